@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"carevisit/ingest"
+	"carevisit/protocol"
+	"carevisit/protocol/gt06"
+	"carevisit/protocol/h02"
+	"carevisit/protocol/osmand"
+	"carevisit/protocol/watch"
+	"carevisit/store"
+)
+
+// codecs are the stream protocols the server speaks.
+var codecs = map[string]func() protocol.Codec{
+	"gt06":  func() protocol.Codec { return gt06.New() },
+	"h02":   func() protocol.Codec { return h02.New() },
+	"watch": func() protocol.Codec { return watch.New() },
+}
+
+func env(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func envInt(key string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(key)); err == nil {
+		return v
+	}
+	return def
+}
+
+func envDur(key string, def time.Duration) time.Duration {
+	if v, err := time.ParseDuration(os.Getenv(key)); err == nil {
+		return v
+	}
+	return def
+}
+
+// serveConfig is everything `serve` needs, from flags and environment.
+type serveConfig struct {
+	DatabaseURL string
+	HTTPAddr    string
+	LogFormat   string
+	LogLevel    string
+	Ingest      ingest.Config
+	DBConns     int
+}
+
+func parseServe(args []string) (serveConfig, error) {
+	var c serveConfig
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.StringVar(&c.DatabaseURL, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL DSN (env DATABASE_URL)")
+	fs.StringVar(&c.HTTPAddr, "http", env("CAREVISIT_HTTP", ":8080"), "HTTP address for /metrics, /healthz, /readyz (env CAREVISIT_HTTP)")
+	gt := fs.String("gt06", env("CAREVISIT_GT06", ":5023"), "GT06/Concox TCP address (env CAREVISIT_GT06; \"-\" = off)")
+	hq := fs.String("h02", env("CAREVISIT_H02", ":5013"), "H02 TCP address (env CAREVISIT_H02; \"-\" = off)")
+	wt := fs.String("watch", env("CAREVISIT_WATCH", ":5093"), "watch protocol TCP address (env CAREVISIT_WATCH; \"-\" = off)")
+	fs.StringVar(&c.Ingest.OsmAndAddr, "osmand", env("CAREVISIT_OSMAND", ":5055"), "OsmAnd HTTP address (env CAREVISIT_OSMAND; \"-\" = off)")
+	fs.BoolVar(&c.Ingest.RegisterUnknown, "register-unknown", os.Getenv("CAREVISIT_REGISTER_UNKNOWN") == "1", "register unknown devices instead of refusing them (env CAREVISIT_REGISTER_UNKNOWN=1)")
+	fs.DurationVar(&c.Ingest.IdleTimeout, "idle-timeout", envDur("CAREVISIT_IDLE_TIMEOUT", 20*time.Minute), "close device connections silent this long")
+	fs.IntVar(&c.Ingest.MaxConnsPerIP, "max-conns-per-ip", envInt("CAREVISIT_MAX_CONNS_PER_IP", 1000), "device connections allowed from one IP address (-1 = no cap)")
+	fs.IntVar(&c.Ingest.QueueSize, "queue", envInt("CAREVISIT_QUEUE", 65536), "positions queued for the database writers")
+	fs.IntVar(&c.Ingest.Writers, "writers", envInt("CAREVISIT_WRITERS", 2), "database writer goroutines")
+	fs.IntVar(&c.Ingest.BatchMax, "batch-max", envInt("CAREVISIT_BATCH_MAX", 2000), "rows per commit")
+	fs.DurationVar(&c.Ingest.BatchDelay, "batch-delay", envDur("CAREVISIT_BATCH_DELAY", 20*time.Millisecond), "longest wait to fill a batch")
+	fs.BoolVar(&c.Ingest.Multicore, "multicore", os.Getenv("CAREVISIT_MULTICORE") != "0", "one event loop per CPU core")
+	fs.StringVar(&c.LogFormat, "log-format", env("CAREVISIT_LOG_FORMAT", "text"), "log format: text or json")
+	fs.StringVar(&c.LogLevel, "log-level", env("CAREVISIT_LOG_LEVEL", "info"), "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	c.Ingest.Listen = map[string]string{}
+	for proto, addr := range map[string]string{"gt06": *gt, "h02": *hq, "watch": *wt} {
+		if addr != "-" && addr != "" {
+			c.Ingest.Listen[proto] = addr
+		}
+	}
+	c.DBConns = c.Ingest.Writers + 6
+	return c, nil
+}
+
+func newLogger(w io.Writer, format, level string) *slog.Logger {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		lv = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
+	cfg, err := parseServe(args)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	app, err := newApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	return app.run(ctx)
+}
+
+// app is the running server: database, ingest, HTTP. Tests build it on
+// free ports and drive it over real TCP.
+type app struct {
+	cfg    serveConfig
+	log    *slog.Logger
+	st     *store.Store
+	ingest *ingest.Server
+	http   *http.Server
+	httpLn net.Listener
+}
+
+func newApp(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, error) {
+	st, err := openDB(ctx, cfg.DatabaseURL, int32(cfg.DBConns))
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	cfg.Ingest.Codecs = codecs
+	cfg.Ingest.OsmAnd = osmand.Decode
+	srv, err := ingest.New(cfg.Ingest, st, reg, log)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !srv.Ready() {
+			http.Error(w, "not ready: ingest not listening or database unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ready\n")
+	})
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("http listen %s: %w", cfg.HTTPAddr, err)
+	}
+	return &app{cfg: cfg, log: log, st: st, ingest: srv, httpLn: ln,
+		http: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}, nil
+}
+
+func (a *app) run(ctx context.Context) error {
+	defer a.st.Close()
+	go func() {
+		if err := a.http.Serve(a.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("http", "err", err)
+		}
+	}()
+	go a.partitionLoop(ctx)
+	a.log.Info("carevisit serving", "http", a.httpLn.Addr().String())
+	err := a.ingest.Run(ctx)
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	a.http.Shutdown(sctx)
+	cancel()
+	return err
+}
+
+// partitionLoop keeps weekly position partitions prepared ahead.
+func (a *app) partitionLoop(ctx context.Context) {
+	t := time.NewTicker(6 * time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := a.st.EnsurePartitions(ctx, time.Now()); err != nil {
+				a.log.Warn("partitions", "err", err)
+			}
+		}
+	}
+}
