@@ -16,7 +16,10 @@ import (
 	"carevisit/protocol/osmand"
 )
 
-const decodeUsage = `usage: carevisit decode -proto gt06|h02|watch|osmand [-hex] [-imei ID] < lines
+// decodeSynopsis ends every usage error; -h prints decodeUsage.
+const decodeSynopsis = "usage: carevisit decode -proto gt06|h02|watch|osmand [-hex] [-imei ID] < lines"
+
+const decodeUsage = decodeSynopsis + `
 
 Decodes what a tracker sent, one input a line on stdin, and prints one JSON
 line per input: {"messages":[...]} (with "reply_hex" when the device gets an
@@ -60,10 +63,10 @@ func cmdDecode(args []string, stdin io.Reader, stdout io.Writer) error {
 			_, err = io.WriteString(stdout, decodeUsage)
 			return err
 		}
-		return fmt.Errorf("decode: %v\n%s", err, decodeUsage)
+		return fmt.Errorf("decode: %v\n%s", err, decodeSynopsis)
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("decode: unexpected argument %q (input comes on stdin)\n%s", fs.Arg(0), decodeUsage)
+		return fmt.Errorf("decode: unexpected argument %q (input comes on stdin)\n%s", fs.Arg(0), decodeSynopsis)
 	}
 
 	var d lineDecoder
@@ -71,11 +74,11 @@ func cmdDecode(args []string, stdin io.Reader, stdout io.Writer) error {
 	case "osmand":
 		d = osmandDecoder{now: time.Now}
 	case "":
-		return fmt.Errorf("decode: -proto is required\n%s", decodeUsage)
+		return fmt.Errorf("decode: -proto is required\n%s", decodeSynopsis)
 	default:
 		codec, err := newCodec(p)
 		if err != nil {
-			return fmt.Errorf("decode: %w\n%s", err, decodeUsage)
+			return fmt.Errorf("decode: %w\n%s", err, decodeSynopsis)
 		}
 		if *imei != "" {
 			codec.SetDeviceID(*imei)

@@ -53,6 +53,9 @@ func (e *FieldError) Error() string {
 	if errors.Is(e.Err, ErrOutOfRange) {
 		return fmt.Sprintf("%s %s out of range", e.Field, e.Value)
 	}
+	if e.Value == "" {
+		return fmt.Sprintf("%s: %v", e.Field, e.Err)
+	}
 	return fmt.Sprintf("%s %q: %v", e.Field, e.Value, e.Err)
 }
 
