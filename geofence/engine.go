@@ -1,0 +1,558 @@
+package geofence
+
+import (
+	"math"
+	"slices"
+	"sort"
+	"strconv"
+	"time"
+)
+
+// Candidate is a geofence the detector considers for a device.
+type Candidate struct {
+	Fence    *Geofence
+	Assigned bool // the client is assigned to the worker
+}
+
+// fix kinds, decided from the fix alone (jumps need the neighbours).
+const (
+	kindPos       uint8 = iota // GPS or Wi-Fi position
+	kindHeartbeat              // valid=false, last position repeated
+	kindCoarse                 // cell-tower position
+	kindBad                    // 0,0 or out of range
+)
+
+// engine is the per-device detector state shared by the offline function
+// and the live wrapper: fixes in time order with their per-candidate
+// support, and a Viterbi forward pass that can be recomputed from any
+// index when a late fix is inserted.
+//
+// States: 0 = away (not at any candidate), k = at candidate k-1.
+type engine struct {
+	p      Params
+	device string
+	worker string
+	cands  []Candidate
+	k      int // states = len(cands)+1
+
+	fixes []Fix
+	t     []int64   // unix ms
+	kind  []uint8   // kind*
+	jump  []bool    // position fix rejected as a single-fix jump
+	need  []bool    // jump test and support must be recomputed
+	sigma []float64 // accuracy used, m
+	sup   []float32 // support, n*len(cands)
+	dist  []float32 // place distance to each candidate, n*len(cands)
+	w     []float64 // time weight, s
+	fwd   []float64 // forward scores, n*k
+	bp    []int16   // back pointers, n*k
+
+	// Fixes before the window (live trimming) leave their last forward
+	// vector and time here.
+	baseT   int64
+	hasBase bool
+	baseFwd []float64
+
+	dirty int // lowest index whose weights/support/forward need recomputing
+}
+
+func newEngine(p Params, device, worker string, cands []Candidate) *engine {
+	e := &engine{p: p, device: device, worker: worker, cands: cands, k: len(cands) + 1}
+	return e
+}
+
+// insert adds a fix in time order. A fix with the same time as one already
+// held is a duplicate: the engine keeps, of the two, the one that sorts
+// first by content, so the result depends only on the set of fixes, not
+// on arrival order. It reports whether anything changed.
+func (e *engine) insert(f Fix) bool {
+	ms := f.Time.UnixMilli()
+	i := sort.Search(len(e.t), func(i int) bool { return e.t[i] >= ms })
+	if i < len(e.t) && e.t[i] == ms {
+		if !fixLess(f, e.fixes[i]) {
+			return false
+		}
+		e.fixes[i] = f
+		e.classify(i)
+		e.markDirty(i)
+		return true
+	}
+	e.dirty = min(e.dirty, i)
+	nc := len(e.cands)
+	e.fixes = slices.Insert(e.fixes, i, f)
+	e.t = slices.Insert(e.t, i, ms)
+	e.kind = slices.Insert(e.kind, i, 0)
+	e.jump = slices.Insert(e.jump, i, false)
+	e.need = slices.Insert(e.need, i, true)
+	e.sigma = slices.Insert(e.sigma, i, 0)
+	e.w = slices.Insert(e.w, i, 0)
+	e.sup = slices.Insert(e.sup, i*nc, make([]float32, nc)...)
+	e.dist = slices.Insert(e.dist, i*nc, make([]float32, nc)...)
+	e.fwd = slices.Insert(e.fwd, i*e.k, make([]float64, e.k)...)
+	e.bp = slices.Insert(e.bp, i*e.k, make([]int16, e.k)...)
+	e.classify(i)
+	e.markDirty(i)
+	return true
+}
+
+// fixLess orders two fixes with the same time deterministically.
+func fixLess(a, b Fix) bool {
+	switch {
+	case a.Valid != b.Valid:
+		return a.Valid
+	case a.Lat != b.Lat:
+		return a.Lat < b.Lat
+	case a.Lon != b.Lon:
+		return a.Lon < b.Lon
+	case a.AccuracyM != b.AccuracyM:
+		return a.AccuracyM < b.AccuracyM
+	case a.HDOP != b.HDOP:
+		return a.HDOP < b.HDOP
+	case a.SpeedMS != b.SpeedMS:
+		return a.SpeedMS < b.SpeedMS
+	case a.Sats != b.Sats:
+		return a.Sats < b.Sats
+	}
+	return a.Source < b.Source
+}
+
+func (e *engine) markDirty(i int) {
+	// The neighbours' jump tests depend on this fix, and the weights of
+	// the fixes either side on its time.
+	e.need[i] = true
+	a, b := e.prevPos(i), e.nextPos(i)
+	if a >= 0 {
+		e.need[a] = true
+	}
+	if b >= 0 {
+		e.need[b] = true
+	}
+	if a < 0 {
+		a = i - 1
+	}
+	e.dirty = min(e.dirty, max(min(a, i-1), 0))
+}
+
+// classify sets kind and sigma of fix i from the fix alone.
+func (e *engine) classify(i int) {
+	f := &e.fixes[i]
+	p := &e.p
+	switch {
+	case math.IsNaN(f.Lat) || math.IsNaN(f.Lon) || f.Lat < -90 || f.Lat > 90 || f.Lon < -180 || f.Lon > 180 ||
+		(f.Lat == 0 && f.Lon == 0):
+		e.kind[i] = kindBad
+	case f.AccuracyM > p.CoarseAccuracyM:
+		e.kind[i] = kindCoarse
+	case !f.Valid && f.AccuracyM > 0:
+		e.kind[i] = kindCoarse // tracker LBS position with a smaller radius: still no GPS
+	case !f.Valid:
+		e.kind[i] = kindHeartbeat
+	default:
+		e.kind[i] = kindPos
+	}
+	switch {
+	case e.kind[i] == kindHeartbeat:
+		e.sigma[i] = p.HeartbeatAccuracyM
+	case f.AccuracyM > 0:
+		e.sigma[i] = f.AccuracyM
+	case f.HDOP > 0:
+		e.sigma[i] = f.HDOP * p.HDOPToM
+	default:
+		e.sigma[i] = p.UnknownAccuracyM
+	}
+}
+
+// distM is the distance in metres between fixes i and j.
+func (e *engine) distM(i, j int) float64 {
+	a, b := &e.fixes[i], &e.fixes[j]
+	kx := metresPerDegLat * math.Cos(a.Lat*math.Pi/180)
+	return math.Hypot((b.Lon-a.Lon)*kx, (b.Lat-a.Lat)*metresPerDegLat)
+}
+
+func (e *engine) prevPos(i int) int {
+	for j := i - 1; j >= 0; j-- {
+		if e.kind[j] == kindPos {
+			return j
+		}
+	}
+	return -1
+}
+
+func (e *engine) nextPos(i int) int {
+	for j := i + 1; j < len(e.t); j++ {
+		if e.kind[j] == kindPos {
+			return j
+		}
+	}
+	return -1
+}
+
+// isJump: fix i is far from both neighbouring position fixes, which are
+// close to each other: the worker cannot have gone there and back.
+func (e *engine) isJump(i int) bool {
+	if e.kind[i] != kindPos {
+		return false
+	}
+	a, b := e.prevPos(i), e.nextPos(i)
+	if a < 0 || b < 0 {
+		return false
+	}
+	lim := e.p.JumpM + math.Min(e.sigma[i], e.p.MaxAccuracyM)
+	da, db := e.distM(a, i), e.distM(i, b)
+	if da < lim || db < lim {
+		return false
+	}
+	return e.distM(a, b) < 0.5*math.Min(da, db)
+}
+
+// support computes sup and dist of fix i for every candidate.
+func (e *engine) support(i int) {
+	nc := len(e.cands)
+	row, drow := e.sup[i*nc:(i+1)*nc], e.dist[i*nc:(i+1)*nc]
+	kd := e.kind[i]
+	if kd == kindBad || kd == kindCoarse || e.jump[i] {
+		for c := range row {
+			row[c], drow[c] = 0, float32(math.Inf(1))
+		}
+		return
+	}
+	f := &e.fixes[i]
+	p := &e.p
+	acc := math.Min(e.sigma[i], p.MaxAccuracyM)
+	breakEven := p.CoreM + p.AccuracyShare*acc
+	gate := p.GateM + acc
+	moving := kd == kindPos && f.SpeedMS >= p.VehicleSpeedMS
+	for c, cd := range e.cands {
+		g := cd.Fence
+		// Cheap reject on the bounding box before any trigonometry.
+		dLat := (gate + 1) / metresPerDegLat
+		dLon := (gate + 1) / math.Max(g.kx, 1)
+		if f.Lat < g.Bound.Min[1]-dLat || f.Lat > g.Bound.Max[1]+dLat || f.Lon < g.Bound.Min[0]-dLon || f.Lon > g.Bound.Max[0]+dLon {
+			row[c], drow[c] = -1, float32(math.Inf(1))
+			continue
+		}
+		xy := g.local(f.Lat, f.Lon)
+		d := g.placeDist(xy[0], xy[1])
+		drow[c] = float32(d)
+		var edge float64
+		if g.Shape == Circle {
+			edge = d - g.RadiusM
+		} else {
+			edge = d - polyCore
+		}
+		s := (breakEven - d) / p.RampM
+		switch {
+		case edge > gate || moving:
+			s = -1
+		case s > 1:
+			s = 1
+		case s < -1:
+			s = -1
+		}
+		row[c] = float32(s)
+	}
+}
+
+// weight is the time, in seconds, fix i speaks for.
+func (e *engine) weight(i int) float64 {
+	capMS := float64(e.p.WeightCap.Milliseconds())
+	w := 0.0
+	switch {
+	case i > 0:
+		w += math.Min(float64(e.t[i]-e.t[i-1])/2, capMS)
+	case e.hasBase:
+		w += math.Min(float64(e.t[i]-e.baseT)/2, capMS)
+	}
+	if i+1 < len(e.t) {
+		w += math.Min(float64(e.t[i+1]-e.t[i])/2, capMS)
+	}
+	return w / 1000
+}
+
+// recompute refreshes derived data and the forward pass from e.dirty on.
+func (e *engine) recompute() {
+	n := len(e.t)
+	if e.dirty >= n {
+		return
+	}
+	from := e.dirty
+	for i := from; i < n; i++ {
+		if e.need[i] {
+			e.jump[i] = e.isJump(i)
+			e.support(i)
+			e.need[i] = false
+		}
+	}
+	pen := e.p.SwitchPenalty.Seconds()
+	silence := e.p.MaxSilence.Milliseconds()
+	k := e.k
+	prev := make([]float64, k)
+	for i := from; i < n; i++ {
+		e.w[i] = e.weight(i)
+		switch {
+		case i > 0:
+			copy(prev, e.fwd[(i-1)*k:i*k])
+		case e.hasBase:
+			copy(prev, e.baseFwd)
+		default:
+			prev[0] = 0
+			for s := 1; s < k; s++ {
+				prev[s] = -pen
+			}
+		}
+		gap := false
+		if i > 0 {
+			gap = e.t[i]-e.t[i-1] > silence
+		} else if e.hasBase {
+			gap = e.t[i]-e.baseT > silence
+		}
+		e.step(i, prev, pen, gap)
+	}
+	e.dirty = n
+}
+
+// step computes the forward scores of fix i from prev (the scores of i-1).
+// Transitions: staying is free, entering or leaving a visit costs pen,
+// going straight from one client to another costs 2*pen. After a silence
+// longer than MaxSilence every path passes through "away" for free (a
+// visit cannot span it; visits() also cuts there).
+func (e *engine) step(i int, prev []float64, pen float64, gap bool) {
+	k := e.k
+	nc := k - 1
+	fwd, bp := e.fwd[i*k:(i+1)*k], e.bp[i*k:(i+1)*k]
+	row := e.sup[i*nc : (i+1)*nc]
+	w := e.w[i]
+	if gap {
+		top := 0
+		for s := 1; s < k; s++ {
+			if prev[s] > prev[top] {
+				top = s
+			}
+		}
+		fwd[0], bp[0] = prev[top], int16(top)
+		for s := 1; s < k; s++ {
+			fwd[s], bp[s] = prev[top]-pen+w*float64(row[s-1]), int16(top)
+		}
+		return
+	}
+	// Best and second best visit states, for the client-to-client move.
+	b1, b2 := -1, -1
+	for s := 1; s < k; s++ {
+		if b1 < 0 || prev[s] > prev[b1] {
+			b1, b2 = s, b1
+		} else if b2 < 0 || prev[s] > prev[b2] {
+			b2 = s
+		}
+	}
+	fwd[0], bp[0] = prev[0], 0
+	if b1 > 0 && prev[b1]-pen > fwd[0] {
+		fwd[0], bp[0] = prev[b1]-pen, int16(b1)
+	}
+	for s := 1; s < k; s++ {
+		best, from := prev[s], s
+		if v := prev[0] - pen; v > best {
+			best, from = v, 0
+		}
+		o := b1
+		if o == s {
+			o = b2
+		}
+		if o > 0 {
+			if v := prev[o] - 2*pen; v > best {
+				best, from = v, o
+			}
+		}
+		fwd[s], bp[s] = best+w*float64(row[s-1]), int16(from)
+	}
+}
+
+// path decodes the most likely state of every fix.
+func (e *engine) path() []int16 {
+	n, k := len(e.t), e.k
+	out := make([]int16, n)
+	if n == 0 {
+		return out
+	}
+	last := e.fwd[(n-1)*k : n*k]
+	s := int16(0)
+	for j := 1; j < k; j++ {
+		if last[j] > last[s] {
+			s = int16(j)
+		}
+	}
+	for i := n - 1; i >= 0; i-- {
+		out[i] = s
+		s = e.bp[i*k+int(s)]
+	}
+	return out
+}
+
+// visits decodes the path into visits.
+func (e *engine) visits() []Visit {
+	e.recompute()
+	st := e.path()
+	n := len(st)
+	silence := e.p.MaxSilence.Milliseconds()
+	var out []Visit
+	for i := 0; i < n; {
+		s := st[i]
+		j := i + 1
+		for j < n && st[j] == s && e.t[j]-e.t[j-1] <= silence {
+			j++
+		}
+		if s > 0 {
+			if v, ok := e.makeVisit(int(s)-1, i, j-1, j == n); ok {
+				out = append(out, v)
+			}
+		}
+		i = j
+	}
+	return out
+}
+
+// informative reports whether fix i says where the worker is.
+func (e *engine) informative(i int) bool {
+	return (e.kind[i] == kindPos && !e.jump[i]) || e.kind[i] == kindHeartbeat
+}
+
+// makeVisit builds the visit to candidate c over fixes a..b (states), or
+// reports false when nothing in it places the worker there.
+func (e *engine) makeVisit(c, a, b int, atEnd bool) (Visit, bool) {
+	nc := len(e.cands)
+	// Trim fixes at the edges that say nothing about the position.
+	for a <= b && !(e.informative(a) && e.sup[a*nc+c] > 0) {
+		a++
+	}
+	for b >= a && !(e.informative(b) && e.sup[b*nc+c] > 0) {
+		b--
+	}
+	if a > b {
+		return Visit{}, false
+	}
+	p := &e.p
+	door := func(i int) float64 { // seconds of walking from fix i to the door
+		d := float64(e.dist[i*nc+c])
+		if math.IsInf(d, 0) {
+			d = 1e9
+		}
+		return math.Max(0, d-p.DoorM) / p.WalkSpeedMS
+	}
+	start := float64(e.t[a])
+	if q := e.prevInformative(a); q >= 0 {
+		start = math.Min(math.Max(float64(e.t[q])+door(q)*1000, float64(e.t[q])), float64(e.t[a]))
+	}
+	end := float64(e.t[b])
+	open := atEnd && b == e.lastInformative()
+	if q := e.nextInformative(b); q >= 0 {
+		end = math.Max(math.Min(float64(e.t[q])-door(q)*1000, float64(e.t[q])), float64(e.t[b]))
+	}
+	v := Visit{
+		DeviceID: e.device,
+		WorkerID: e.worker,
+		ClientID: e.cands[c].Fence.ClientID,
+		Start:    time.UnixMilli(int64(math.Round(start))).UTC(),
+		End:      time.UnixMilli(int64(math.Round(end))).UTC(),
+		Open:     open,
+	}
+	if !open && v.Duration() < p.MinDuration {
+		return Visit{}, false
+	}
+	v.ID = e.device + "/" + v.ClientID + "/" + strconv.FormatInt(v.Start.Unix(), 10)
+	e.evidence(&v, c)
+	if !e.cands[c].Assigned {
+		v.Flags |= Flags(FlagUnassigned)
+	}
+	if v.Duration() < p.NormDuration && !open {
+		v.Flags |= Flags(FlagShort)
+	}
+	if v.Evidence.Inside < p.MinEvidenceFixes {
+		v.Flags |= Flags(FlagLowEvidence)
+	}
+	return v, true
+}
+
+func (e *engine) prevInformative(i int) int {
+	for j := i - 1; j >= 0; j-- {
+		if e.informative(j) {
+			return j
+		}
+	}
+	return -1
+}
+
+func (e *engine) nextInformative(i int) int {
+	for j := i + 1; j < len(e.t); j++ {
+		if e.informative(j) {
+			return j
+		}
+	}
+	return -1
+}
+
+func (e *engine) lastInformative() int { return e.prevInformative(len(e.t)) }
+
+// evidence fills v.Evidence from the fixes between v.Start and v.End.
+func (e *engine) evidence(v *Visit, c int) {
+	nc := len(e.cands)
+	s, t := v.Start.UnixMilli(), v.End.UnixMilli()
+	i := sort.Search(len(e.t), func(i int) bool { return e.t[i] >= s })
+	ev := &v.Evidence
+	last := s
+	var ds []float64
+	for ; i < len(e.t) && e.t[i] <= t; i++ {
+		ev.Fixes++
+		if g := float64(e.t[i]-last) / 1000; g > ev.MaxGapS {
+			ev.MaxGapS = g
+		}
+		if e.t[i]-last > e.p.GapNote.Milliseconds() {
+			ev.Gaps++
+		}
+		last = e.t[i]
+		f := &e.fixes[i]
+		if f.Source == SourcePhone {
+			ev.Phone++
+		} else {
+			ev.Tracker++
+		}
+		switch {
+		case e.kind[i] == kindBad || e.jump[i]:
+			ev.Rejected++
+		case e.kind[i] == kindCoarse:
+			ev.Approx++
+		case e.kind[i] == kindHeartbeat:
+			ev.Heartbeats++
+		default:
+			if e.sigma[i] <= 20 {
+				ev.GoodGPS++
+			}
+			if e.sup[i*nc+c] > 0 {
+				ev.Inside++
+			}
+			ds = append(ds, float64(e.dist[i*nc+c]))
+		}
+	}
+	if g := float64(t-last) / 1000; g > ev.MaxGapS {
+		ev.MaxGapS = g
+	}
+	if t-last > e.p.GapNote.Milliseconds() {
+		ev.Gaps++
+	}
+	if len(ds) > 0 {
+		slices.Sort(ds)
+		ev.MedianDistM = math.Round(ds[len(ds)/2]*10) / 10
+	}
+}
+
+// DetectDevice finds the visits in one device's fixes (any order; fixes of
+// other devices must not be passed). It is deterministic for a given set of
+// fixes: order and exact duplicates do not matter. The live Detector runs
+// the same engine.
+func DetectDevice(deviceID, workerID string, fixes []Fix, cands []Candidate, p Params) []Visit {
+	e := newEngine(p, deviceID, workerID, cands)
+	sorted := slices.Clone(fixes)
+	slices.SortStableFunc(sorted, func(a, b Fix) int { return a.Time.Compare(b.Time) })
+	for _, f := range sorted {
+		e.insert(f)
+	}
+	return e.visits()
+}

@@ -1,0 +1,105 @@
+package geofence
+
+import "time"
+
+// Params are the detector's knobs. Every value has a physical meaning; the
+// reasons are given here and in docs/visits.md. DefaultParams is what the
+// benchmark numbers were measured with.
+type Params struct {
+	// CoarseAccuracyM: fixes with a worse accuracy are cell-tower (LBS)
+	// positions (300-1500 m). They show the device is alive but cannot tell
+	// one entrance from the next, so they never move the decision.
+	CoarseAccuracyM float64
+	// HDOPToM converts a tracker's HDOP to an accuracy in metres (a typical
+	// single-frequency receiver error of ~5 m per unit of HDOP).
+	HDOPToM float64
+	// UnknownAccuracyM is assumed when a fix has neither accuracy nor HDOP.
+	UnknownAccuracyM float64
+	// HeartbeatAccuracyM: a valid=false fix without accuracy repeats the
+	// last known position; it says "still here" only as well as that
+	// position did, and indoors that was the last fix at the door.
+	HeartbeatAccuracyM float64
+
+	// CoreM is the distance from the home (circle centre; polygon: 10 m
+	// inside the outline) within which a good fix counts as "at the client".
+	// Indoors, fixes scatter 10-30 m around the flat (multipath through
+	// walls), so the break-even point sits at CoreM + AccuracyShare*accuracy.
+	CoreM float64
+	// AccuracyShare of a fix's accuracy (capped at MaxAccuracyM) widens the
+	// core: a Wi-Fi fix with 40 m accuracy 45 m away is still consistent.
+	AccuracyShare float64
+	MaxAccuracyM  float64
+	// RampM: support falls linearly from +1 at the core edge minus RampM
+	// to -1 at the core edge plus RampM, so a fix a few metres either side
+	// of the line weighs little.
+	RampM float64
+	// GateM: a fix farther than this (plus its accuracy) outside the
+	// geofence itself never supports the client, whatever the distance to
+	// the centre: the configured geofence has the last word.
+	GateM float64
+	// VehicleSpeedMS: a GPS speed above this is a bus or car, never a
+	// person inside a flat (indoor GPS speed noise stays under 1.5 m/s).
+	VehicleSpeedMS float64
+	// JumpM: a fix farther than this from both of its neighbours, which are
+	// close to each other, is a single-fix jump and is ignored. Multipath
+	// bursts (30-150 m) are left to the smoothing below.
+	JumpM float64
+
+	// WeightCap: a fix speaks for the time around it, half-way to each
+	// neighbour, but for no more than WeightCap on each side: across a long
+	// silence the fixes on both sides share the time, up to a limit.
+	WeightCap time.Duration
+	// SwitchPenalty is the cost, in seconds of fully supporting fixes, of
+	// entering or leaving a visit. A visit must be supported by at least
+	// 2*SwitchPenalty of evidence, and an excursion shorter than that
+	// (multipath burst, a cell fix, noise) does not split a visit.
+	SwitchPenalty time.Duration
+	// MaxSilence: a visit never spans a silence longer than this (motion
+	// triggered trackers are silent for a whole visit, at most ~1.5 h).
+	MaxSilence time.Duration
+
+	// WalkSpeedMS and DoorM place the start and end between the last fix
+	// outside and the first fix inside: the worker walks at ~1.3 m/s and the
+	// door is about DoorM from the home's centre.
+	WalkSpeedMS float64
+	DoorM       float64
+	// MinDuration: shorter detections are dropped (real visits last >= 2
+	// minutes; a pass-by with a pause is shorter).
+	MinDuration time.Duration
+
+	// NormDuration: visits shorter than this get FlagShort (the
+	// organisation's norm; set per organisation).
+	NormDuration time.Duration
+	// MinEvidenceFixes: fewer position fixes at the client than this gives
+	// FlagLowEvidence.
+	MinEvidenceFixes int
+	// GapNote: silences longer than this inside a visit are counted in the
+	// evidence.
+	GapNote time.Duration
+}
+
+// DefaultParams returns the parameters used for the benchmark.
+func DefaultParams() Params {
+	return Params{
+		CoarseAccuracyM:    100,
+		HDOPToM:            5,
+		UnknownAccuracyM:   15,
+		HeartbeatAccuracyM: 20,
+		CoreM:              30,
+		AccuracyShare:      0.5,
+		MaxAccuracyM:       60,
+		RampM:              15,
+		GateM:              10,
+		VehicleSpeedMS:     2.5,
+		JumpM:              150,
+		WeightCap:          5 * time.Minute,
+		SwitchPenalty:      40 * time.Second,
+		MaxSilence:         3 * time.Hour,
+		WalkSpeedMS:        1.3,
+		DoorM:              10,
+		MinDuration:        60 * time.Second,
+		NormDuration:       10 * time.Minute,
+		MinEvidenceFixes:   2,
+		GapNote:            5 * time.Minute,
+	}
+}
