@@ -29,6 +29,7 @@ Commands:
   device    add | list | import FILE.csv | unknown
   org       add -name NAME [-tz Europe/Moscow] | list
   visits    detect DIR (offline detection over a benchmark folder)
+  demo      seed (the demonstration organisation that make run shows)
 
 Run "carevisit <command> -h" for a command's flags. DATABASE_URL names the database.
 `
@@ -63,6 +64,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdDevice(ctx, rest, stdout)
 	case "org":
 		return cmdOrg(ctx, rest, stdout)
+	case "demo":
+		return cmdDemo(ctx, rest, stdout)
 	case "visits":
 		if len(rest) > 0 && rest[0] == "detect" {
 			return cmdVisitsDetect(rest[1:], stdout)
