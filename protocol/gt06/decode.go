@@ -313,8 +313,7 @@ func (d *decoder) lbs(hasLength bool) bool {
 	switch {
 	case wide || d.variant == vSL4X:
 		cid = r.i64()
-	case t == msgGPSLBS6 || t == msgIButton || t == msgGPSLBSDriver || d.variant == vSeeworld ||
-		(d.modelNT && t == msgGPSLBS2):
+	case t == msgGPSLBS6 || t == msgIButton || t == msgGPSLBSDriver || d.variant == vSeeworld:
 		cid = r.u32()
 	default:
 		cid = r.u24()
@@ -724,13 +723,6 @@ func (d *decoder) supported() {
 		hasLength := hasStatus && t != msgLBSStatus && t != msgLBSAlarm &&
 			(t != msgGPSLBSStatus1 || d.variant != vVXT01) && t != msgWiFi3
 		d.lbs(hasLength)
-		if d.modelNT && t == msgGPSLBS2 {
-			// NT-series cell blocks run longer than their length byte says;
-			// the tail after them has a fixed size.
-			if extra := r.left() - 6 - 13; extra > 0 {
-				r.skip(extra)
-			}
-		}
 	}
 	if hasStatus {
 		d.statusBlock()
@@ -1144,7 +1136,7 @@ func (d *decoder) info() bool {
 		}
 		// "!AIOIL,addr,out,temp,version,status,measured,moving,times,xx"
 		f := strings.Split(asciiString(r.take(r.left()-6)), ",")
-		if len(f) < 11 || f[0] != "!AIOIL" {
+		if len(f) < 10 || f[0] != "!AIOIL" {
 			return false
 		}
 		temp, err1 := strconv.ParseFloat(f[3], 64)
