@@ -234,7 +234,7 @@ type session struct {
 	remote     string
 	device     store.Device
 	identified bool
-	lastSeen   atomic.Int64 // unix seconds; read by the idle sweep
+	lastSeen   atomic.Int64 // unix milliseconds; read by the idle sweep
 	pending    atomic.Bool  // waiting for the registration of an unknown device
 	paused     atomic.Bool  // waiting for room in the queue
 	crcSeen    uint64
@@ -283,7 +283,7 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	if c.RemoteAddr() != nil {
 		sess.remote = c.RemoteAddr().String()
 	}
-	sess.lastSeen.Store(time.Now().Unix())
+	sess.lastSeen.Store(time.Now().UnixMilli())
 	c.SetContext(sess)
 	s.conns.Store(sess, c)
 	s.M.Connections.WithLabelValues(proto).Inc()
@@ -312,7 +312,7 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 // OnTick closes idle connections. gnet has no read deadlines, and a tracker
 // that lost its network leaves a half-open socket behind.
 func (s *Server) OnTick() (time.Duration, gnet.Action) {
-	cutoff := time.Now().Add(-s.cfg.IdleTimeout).Unix()
+	cutoff := time.Now().Add(-s.cfg.IdleTimeout).UnixMilli()
 	s.conns.Range(func(k, v any) bool {
 		if k.(*session).lastSeen.Load() < cutoff {
 			v.(gnet.Conn).Close()
@@ -331,7 +331,7 @@ const (
 
 func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 	sess := c.Context().(*session)
-	sess.lastSeen.Store(time.Now().Unix())
+	sess.lastSeen.Store(time.Now().UnixMilli())
 	if sess.pending.Load() {
 		return s.checkBuffered(c, sess)
 	}

@@ -24,7 +24,6 @@ import (
 	"carevisit/protocol/gt06"
 	"carevisit/protocol/h02"
 	"carevisit/protocol/osmand"
-	"carevisit/protocol/watch"
 	"carevisit/store"
 )
 
@@ -83,7 +82,7 @@ func start(t *testing.T, mod func(*ingest.Config), extraGT06 ...string) *harness
 		Codecs: map[string]func() protocol.Codec{
 			"gt06":  func() protocol.Codec { return gt06.New() },
 			"h02":   func() protocol.Codec { return h02.New() },
-			"watch": func() protocol.Codec { return watch.New() },
+			"watch": watchCodec,
 		},
 		OsmAnd:     osmand.Decode,
 		BatchDelay: 5 * time.Millisecond,
@@ -366,7 +365,7 @@ func TestGT06(t *testing.T) {
 	})
 }
 
-func TestH02AndWatch(t *testing.T) {
+func TestH02(t *testing.T) {
 	h := start(t, nil)
 
 	t.Run("h02 V1 stored and answered", func(t *testing.T) {
@@ -379,15 +378,6 @@ func TestH02AndWatch(t *testing.T) {
 		h.waitRows(h02ID, 1)
 	})
 
-	t.Run("watch UD stored, LK answered", func(t *testing.T) {
-		c := h.dial("watch")
-		send(t, c, watch.AppendLK(nil, "SG", wID, 100, 90))
-		if got := readUntil(t, c, ']'); got != "[SG*"+wID+"*0002*LK]" {
-			t.Errorf("LK reply %q", got)
-		}
-		send(t, c, watch.AppendUD(nil, "SG", wID, fix(1)))
-		h.waitRows(wID, 1)
-	})
 }
 
 func TestOsmAnd(t *testing.T) {
