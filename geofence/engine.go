@@ -27,7 +27,11 @@ const (
 // support, and a Viterbi forward pass that can be recomputed from any
 // index when a late fix is inserted.
 //
-// States: 0 = away (not at any candidate), k = at candidate k-1.
+// Decoding is in two stages. The forward pass, kept incrementally, has two
+// states: 0 = away, 1 = at the home of some candidate (presence support is
+// the best candidate's support). Each presence stay is then split among
+// candidates by assign, where switching client costs much more than
+// staying: indoor noise drifts towards a neighbour's entrance for minutes.
 type engine struct {
 	p      Params
 	device string
@@ -42,6 +46,7 @@ type engine struct {
 	need  []bool    // jump test and support must be recomputed
 	sigma []float64 // accuracy used, m
 	sup   []float32 // support, n*len(cands)
+	pres  []float32 // presence support: max over candidates
 	dist  []float32 // place distance to each candidate, n*len(cands)
 	w     []float64 // time weight, s
 	fwd   []float64 // forward scores, n*k
@@ -57,7 +62,7 @@ type engine struct {
 }
 
 func newEngine(p Params, device, worker string, cands []Candidate) *engine {
-	e := &engine{p: p, device: device, worker: worker, cands: cands, k: len(cands) + 1}
+	e := &engine{p: p, device: device, worker: worker, cands: cands, k: 2}
 	return e
 }
 
@@ -86,6 +91,7 @@ func (e *engine) insert(f Fix) bool {
 	e.need = slices.Insert(e.need, i, true)
 	e.sigma = slices.Insert(e.sigma, i, 0)
 	e.w = slices.Insert(e.w, i, 0)
+	e.pres = slices.Insert(e.pres, i, 0)
 	e.sup = slices.Insert(e.sup, i*nc, make([]float32, nc)...)
 	e.dist = slices.Insert(e.dist, i*nc, make([]float32, nc)...)
 	e.fwd = slices.Insert(e.fwd, i*e.k, make([]float64, e.k)...)
@@ -118,7 +124,7 @@ func fixLess(a, b Fix) bool {
 
 func (e *engine) markDirty(i int) {
 	// The neighbours' jump tests depend on this fix, and the weights of
-	// the fixes either side on its time.
+	// the informative fixes either side on its time.
 	e.need[i] = true
 	a, b := e.prevPos(i), e.nextPos(i)
 	if a >= 0 {
@@ -127,10 +133,17 @@ func (e *engine) markDirty(i int) {
 	if b >= 0 {
 		e.need[b] = true
 	}
-	if a < 0 {
-		a = i - 1
+	// Recompute forward from the second position-or-heartbeat fix before
+	// i: a jump flag changing at a moves the weight of the one before it.
+	j := i - 1
+	for k := 0; j > 0; j-- {
+		if kd := e.kind[j]; kd == kindPos || kd == kindHeartbeat {
+			if k++; k == 2 {
+				break
+			}
+		}
 	}
-	e.dirty = min(e.dirty, max(min(a, i-1), 0))
+	e.dirty = min(e.dirty, max(j, 0))
 }
 
 // classify sets kind and sigma of fix i from the fix alone.
@@ -210,12 +223,22 @@ func (e *engine) support(i int) {
 	nc := len(e.cands)
 	row, drow := e.sup[i*nc:(i+1)*nc], e.dist[i*nc:(i+1)*nc]
 	kd := e.kind[i]
+	e.pres[i] = 0
 	if kd == kindBad || kd == kindCoarse || e.jump[i] {
 		for c := range row {
 			row[c], drow[c] = 0, float32(math.Inf(1))
 		}
 		return
 	}
+	defer func() {
+		if kd == kindHeartbeat {
+			e.heartbeatSupport(i)
+		}
+		e.pres[i] = -1
+		for _, v := range row {
+			e.pres[i] = max(e.pres[i], v)
+		}
+	}()
 	f := &e.fixes[i]
 	p := &e.p
 	acc := math.Min(e.sigma[i], p.MaxAccuracyM)
@@ -232,39 +255,82 @@ func (e *engine) support(i int) {
 			continue
 		}
 		xy := g.local(f.Lat, f.Lon)
-		d := g.placeDist(xy[0], xy[1])
+		d := math.Hypot(xy[0], xy[1])
 		drow[c] = float32(d)
 		var edge float64
 		if g.Shape == Circle {
 			edge = d - g.RadiusM
-		} else {
-			edge = d - polyCore
+		} else if !g.contains(xy[0], xy[1]) {
+			edge = g.edgeDist(xy[0], xy[1])
 		}
-		s := (breakEven - d) / p.RampM
+		// A Gaussian log-likelihood ratio, scaled to +1 at the home and 0 at
+		// the break-even distance: it keeps ranking neighbours 15-40 m apart
+		// where a flat "inside" test would call both equally good.
+		r := d / breakEven
+		s := 1 - r*r
 		switch {
 		case edge > gate || moving:
 			s = -1
-		case s > 1:
-			s = 1
-		case s < -1:
-			s = -1
+		case s < p.InFenceFloor:
+			// Still inside the geofence: far from the door, but indoor
+			// multipath can hold fixes out there for minutes. Weak
+			// evidence against, not a departure.
+			s = p.InFenceFloor
 		}
 		row[c] = float32(s)
 	}
 }
 
-// weight is the time, in seconds, fix i speaks for.
+// heartbeatFixes is how many position fixes before a heartbeat say where
+// the device sits: a heartbeat repeats the last fix, and indoors that one
+// fix may be 50 m off; the mean over the last three is steadier.
+const heartbeatFixes = 3
+
+// heartbeatSupport replaces a heartbeat's support by the mean support of
+// the (up to heartbeatFixes) position fixes before it within WeightCap:
+// the device has not moved since, so it is where they put it.
+func (e *engine) heartbeatSupport(i int) {
+	nc := len(e.cands)
+	row := e.sup[i*nc : (i+1)*nc]
+	var sum [64]float32
+	if nc > len(sum) {
+		return
+	}
+	n := 0
+	for j := i - 1; j >= 0 && n < heartbeatFixes && e.t[i]-e.t[j] <= e.p.WeightCap.Milliseconds(); j-- {
+		if e.kind[j] != kindPos || e.jump[j] {
+			continue
+		}
+		for c := 0; c < nc; c++ {
+			sum[c] += e.sup[j*nc+c]
+		}
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	for c := range row {
+		row[c] = sum[c] / float32(n)
+	}
+}
+
+// weight is the time, in seconds, fix i speaks for: half-way to the
+// neighbouring informative fixes, at most WeightCap each side. Cell-tower
+// fixes, rejected jumps and bad fixes speak for no time at all, so they
+// neither dilute a visit nor fill a silence.
 func (e *engine) weight(i int) float64 {
+	if !e.informative(i) {
+		return 0
+	}
 	capMS := float64(e.p.WeightCap.Milliseconds())
 	w := 0.0
-	switch {
-	case i > 0:
-		w += math.Min(float64(e.t[i]-e.t[i-1])/2, capMS)
-	case e.hasBase:
+	if j := e.prevInformative(i); j >= 0 {
+		w += math.Min(float64(e.t[i]-e.t[j])/2, capMS)
+	} else if e.hasBase {
 		w += math.Min(float64(e.t[i]-e.baseT)/2, capMS)
 	}
-	if i+1 < len(e.t) {
-		w += math.Min(float64(e.t[i+1]-e.t[i])/2, capMS)
+	if j := e.nextInformative(i); j >= 0 {
+		w += math.Min(float64(e.t[j]-e.t[i])/2, capMS)
 	}
 	return w / 1000
 }
@@ -281,6 +347,17 @@ func (e *engine) recompute() {
 			e.jump[i] = e.isJump(i)
 			e.support(i)
 			e.need[i] = false
+			if e.kind[i] == kindPos {
+				// Heartbeats borrow the support of the position fixes
+				// before them.
+				for j, k := i+1, 0; j < n && k < heartbeatFixes; j++ {
+					if e.kind[j] == kindPos {
+						k++
+					} else if e.kind[j] == kindHeartbeat {
+						e.need[j] = true
+					}
+				}
+			}
 		}
 	}
 	pen := e.p.SwitchPenalty.Seconds()
@@ -312,57 +389,28 @@ func (e *engine) recompute() {
 }
 
 // step computes the forward scores of fix i from prev (the scores of i-1).
-// Transitions: staying is free, entering or leaving a visit costs pen,
-// going straight from one client to another costs 2*pen. After a silence
+// Staying is free, entering or leaving a stay costs pen. After a silence
 // longer than MaxSilence every path passes through "away" for free (a
-// visit cannot span it; visits() also cuts there).
+// stay cannot span it; visits() also cuts there).
 func (e *engine) step(i int, prev []float64, pen float64, gap bool) {
-	k := e.k
-	nc := k - 1
-	fwd, bp := e.fwd[i*k:(i+1)*k], e.bp[i*k:(i+1)*k]
-	row := e.sup[i*nc : (i+1)*nc]
-	w := e.w[i]
+	fwd, bp := e.fwd[i*2:i*2+2], e.bp[i*2:i*2+2]
+	ws := e.w[i] * float64(e.pres[i])
 	if gap {
-		top := 0
-		for s := 1; s < k; s++ {
-			if prev[s] > prev[top] {
-				top = s
-			}
+		top := int16(0)
+		if prev[1] > prev[0] {
+			top = 1
 		}
-		fwd[0], bp[0] = prev[top], int16(top)
-		for s := 1; s < k; s++ {
-			fwd[s], bp[s] = prev[top]-pen+w*float64(row[s-1]), int16(top)
-		}
+		fwd[0], bp[0] = prev[top], top
+		fwd[1], bp[1] = prev[top]-pen+ws, top
 		return
 	}
-	// Best and second best visit states, for the client-to-client move.
-	b1, b2 := -1, -1
-	for s := 1; s < k; s++ {
-		if b1 < 0 || prev[s] > prev[b1] {
-			b1, b2 = s, b1
-		} else if b2 < 0 || prev[s] > prev[b2] {
-			b2 = s
-		}
-	}
 	fwd[0], bp[0] = prev[0], 0
-	if b1 > 0 && prev[b1]-pen > fwd[0] {
-		fwd[0], bp[0] = prev[b1]-pen, int16(b1)
+	if prev[1]-pen > fwd[0] {
+		fwd[0], bp[0] = prev[1]-pen, 1
 	}
-	for s := 1; s < k; s++ {
-		best, from := prev[s], s
-		if v := prev[0] - pen; v > best {
-			best, from = v, 0
-		}
-		o := b1
-		if o == s {
-			o = b2
-		}
-		if o > 0 {
-			if v := prev[o] - 2*pen; v > best {
-				best, from = v, o
-			}
-		}
-		fwd[s], bp[s] = best+w*float64(row[s-1]), int16(from)
+	fwd[1], bp[1] = prev[1]+ws, 1
+	if prev[0]-pen > prev[1] {
+		fwd[1], bp[1] = prev[0]-pen+ws, 0
 	}
 }
 
@@ -401,14 +449,70 @@ func (e *engine) visits() []Visit {
 			j++
 		}
 		if s > 0 {
-			if v, ok := e.makeVisit(int(s)-1, i, j-1, j == n); ok {
-				out = append(out, v)
+			for _, seg := range e.assign(i, j-1) {
+				if v, ok := e.makeVisit(seg.c, seg.a, seg.b, seg.b == n-1); ok {
+					out = append(out, v)
+				}
 			}
 		}
 		i = j
 	}
 	return out
 }
+
+type segment struct{ c, a, b int }
+
+// assign splits the stay over fixes a..b among candidates: a Viterbi over
+// the candidates alone, where changing client costs ClientSwitchPenalty.
+func (e *engine) assign(a, b int) []segment {
+	nc := len(e.cands)
+	if nc == 1 {
+		return []segment{{0, a, b}}
+	}
+	xpen := e.p.ClientSwitchPenalty.Seconds()
+	score := make([]float64, nc)
+	next := make([]float64, nc)
+	bp := make([]int16, (b-a+1)*nc)
+	for i := a; i <= b; i++ {
+		best := 0
+		for c := 1; c < nc; c++ {
+			if score[c] > score[best] {
+				best = c
+			}
+		}
+		row := e.sup[i*nc : (i+1)*nc]
+		for c := 0; c < nc; c++ {
+			v, from := score[c], c
+			if i > a && score[best]-xpen > v {
+				v, from = score[best]-xpen, best
+			}
+			next[c] = v + e.w[i]*float64(row[c])
+			bp[(i-a)*nc+c] = int16(from)
+		}
+		score, next = next, score
+	}
+	c := 0
+	for k := 1; k < nc; k++ {
+		if score[k] > score[c] {
+			c = k
+		}
+	}
+	var segs []segment
+	end := b
+	for i := b; i >= a; i-- {
+		prev := int(bp[(i-a)*nc+c])
+		if prev != c || i == a {
+			segs = append(segs, segment{c, i, end})
+			end = i - 1
+			c = prev
+		}
+	}
+	slices.Reverse(segs)
+	return segs
+}
+
+// span is the time from fix a to fix b in ms.
+func (e *engine) span(a, b int) float64 { return float64(e.t[b] - e.t[a]) }
 
 // informative reports whether fix i says where the worker is.
 func (e *engine) informative(i int) bool {
@@ -437,15 +541,33 @@ func (e *engine) makeVisit(c, a, b int, atEnd bool) (Visit, bool) {
 		}
 		return math.Max(0, d-p.DoorM) / p.WalkSpeedMS
 	}
+	// Start. If the first fix here is still short of the door, the worker
+	// arrives after it, at walking speed. Otherwise they arrived since the
+	// previous fix q: walking from q straight here, just before a (after a
+	// silence the device was still somewhere else: motion-triggered
+	// trackers are silent while still).
+	dm := func(i int) float64 { return float64(e.dist[i*nc+c]) }
 	start := float64(e.t[a])
-	if q := e.prevInformative(a); q >= 0 {
-		start = math.Min(math.Max(float64(e.t[q])+door(q)*1000, float64(e.t[q])), float64(e.t[a]))
+	q := e.prevInformative(a)
+	switch {
+	case dm(a) > p.DoorM:
+		start += math.Min((dm(a)-p.DoorM)/p.WalkSpeedMS*1000, e.span(a, b)/2)
+	case q >= 0:
+		walk := math.Max(0, e.distM(q, a)-p.DoorM) / p.WalkSpeedMS
+		start = math.Max(float64(e.t[a])-walk*1000, float64(e.t[q]))
 	}
+	// End, the mirror image: if the last fix here is already past the
+	// door, the worker left before it; otherwise they left towards the
+	// next fix, arriving there at walking speed.
 	end := float64(e.t[b])
-	open := atEnd && b == e.lastInformative()
-	if q := e.nextInformative(b); q >= 0 {
+	q = e.nextInformative(b)
+	switch {
+	case dm(b) > p.DoorM:
+		end -= math.Min((dm(b)-p.DoorM)/p.WalkSpeedMS*1000, e.span(a, b)/2)
+	case q >= 0:
 		end = math.Max(math.Min(float64(e.t[q])-door(q)*1000, float64(e.t[q])), float64(e.t[b]))
 	}
+	open := atEnd && b == e.lastInformative()
 	v := Visit{
 		DeviceID: e.device,
 		WorkerID: e.worker,

@@ -33,6 +33,11 @@ type Params struct {
 	// to -1 at the core edge plus RampM, so a fix a few metres either side
 	// of the line weighs little.
 	RampM float64
+	// InFenceFloor bounds the support of a fix beyond the break-even
+	// distance but still inside the geofence (plus GateM and accuracy):
+	// weak evidence of leaving, since indoor multipath holds fixes 40-70 m
+	// off for minutes; only fixes outside the fence count fully (-1).
+	InFenceFloor float64
 	// GateM: a fix farther than this (plus its accuracy) outside the
 	// geofence itself never supports the client, whatever the distance to
 	// the centre: the configured geofence has the last word.
@@ -54,6 +59,11 @@ type Params struct {
 	// 2*SwitchPenalty of evidence, and an excursion shorter than that
 	// (multipath burst, a cell fix, noise) does not split a visit.
 	SwitchPenalty time.Duration
+	// ClientSwitchPenalty is the cost of going from one client straight to
+	// another (neighbours in one building, back to back). Indoor noise is
+	// correlated in time and drifts towards a neighbour's entrance for
+	// minutes, so this is much higher than leaving and entering.
+	ClientSwitchPenalty time.Duration
 	// MaxSilence: a visit never spans a silence longer than this (motion
 	// triggered trackers are silent for a whole visit, at most ~1.5 h).
 	MaxSilence time.Duration
@@ -81,25 +91,27 @@ type Params struct {
 // DefaultParams returns the parameters used for the benchmark.
 func DefaultParams() Params {
 	return Params{
-		CoarseAccuracyM:    100,
-		HDOPToM:            5,
-		UnknownAccuracyM:   15,
-		HeartbeatAccuracyM: 20,
-		CoreM:              30,
-		AccuracyShare:      0.5,
-		MaxAccuracyM:       60,
-		RampM:              15,
-		GateM:              10,
-		VehicleSpeedMS:     2.5,
-		JumpM:              150,
-		WeightCap:          5 * time.Minute,
-		SwitchPenalty:      40 * time.Second,
-		MaxSilence:         3 * time.Hour,
-		WalkSpeedMS:        1.3,
-		DoorM:              10,
-		MinDuration:        60 * time.Second,
-		NormDuration:       10 * time.Minute,
-		MinEvidenceFixes:   2,
-		GapNote:            5 * time.Minute,
+		CoarseAccuracyM:     100,
+		HDOPToM:             5,
+		UnknownAccuracyM:    15,
+		HeartbeatAccuracyM:  20,
+		CoreM:               30,
+		AccuracyShare:       0.5,
+		MaxAccuracyM:        60,
+		RampM:               15,
+		InFenceFloor:        -0.1,
+		GateM:               10,
+		VehicleSpeedMS:      2.5,
+		JumpM:               150,
+		WeightCap:           5 * time.Minute,
+		SwitchPenalty:       40 * time.Second,
+		ClientSwitchPenalty: 5 * time.Minute,
+		MaxSilence:          3 * time.Hour,
+		WalkSpeedMS:         1.3,
+		DoorM:               10,
+		MinDuration:         60 * time.Second,
+		NormDuration:        10 * time.Minute,
+		MinEvidenceFixes:    2,
+		GapNote:             5 * time.Minute,
 	}
 }
