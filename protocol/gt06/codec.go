@@ -91,6 +91,9 @@ func (c *Codec) Frame(buf []byte) (n, skip int, err error) {
 	// fully arrived, only accept a 0D 0A that ends the bytes received so far:
 	// an earlier one may be part of the content of a frame cut by TCP.
 	if i := bytes.Index(buf[2:], []byte{'\r', '\n'}); i >= 0 && (size <= len(buf) || i+4 == len(buf)) {
+		if i+4 > protocol.MaxFrame {
+			return 0, 0, fmt.Errorf("%w: no frame end in %d bytes", protocol.ErrTooLarge, protocol.MaxFrame)
+		}
 		return i + 4, 0, nil
 	}
 	if len(buf) >= protocol.MaxFrame {
