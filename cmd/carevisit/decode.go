@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"carevisit/protocol"
+	"carevisit/protocol/gt06"
 	"carevisit/protocol/h02"
 	"carevisit/protocol/osmand"
 )
@@ -114,10 +115,12 @@ func cmdDecode(args []string, stdin io.Reader, stdout io.Writer) error {
 // newCodec returns a fresh connection decoder for a stream protocol.
 func newCodec(proto string) (protocol.Codec, error) {
 	switch proto {
+	case "gt06":
+		return gt06.New(), nil
 	case "h02":
 		return h02.New(), nil
-	case "gt06", "watch":
-		// TODO(decode): gt06.New() and watch.New() once those packages land.
+	case "watch":
+		// TODO(decode): watch.New() once that package compiles.
 		return nil, fmt.Errorf("protocol %q not built in yet", proto)
 	}
 	return nil, fmt.Errorf("unknown protocol %q", proto)
@@ -208,7 +211,9 @@ func (s *streamDecoder) decode(data []byte) decodeLine {
 		got, r, err := s.codec.Decode(rest[:n], nil, scratch[:0])
 		consumed += n
 		reply = append(reply, r...)
-		if err != nil {
+		if errors.Is(err, protocol.ErrNoDevice) {
+			errs = append(errs, err.Error()+" (the device must log in first; pass -imei ID to decode anyway)")
+		} else if err != nil {
 			errs = append(errs, err.Error())
 		}
 		for _, m := range got {

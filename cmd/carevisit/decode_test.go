@@ -34,7 +34,7 @@ type outLine struct {
 }
 
 const (
-	gt06Login    = "78780d01086471700328358100093f040d0a"                                     // gt06-2, IMEI 0864717003283581
+	gt06Login    = "78780d01086471700328358100093f040d0a"                                     // gt06-2, IMEI 864717003283581 (BCD 0864...)
 	gt06Location = "78781f120f0a140e150bc505e51e780293a9e800540000f601006e0055da00035f240d0a" // gt06-144
 )
 
@@ -51,7 +51,7 @@ func TestCmdDecode(t *testing.T) {
 			input: []string{gt06Login, gt06Location},
 			want: []wantLine{
 				{reply: "78780501"},
-				{typ: "position", time: "2015-10-20T14:21:11Z", lat: 54.94535, lon: 24.01762, device: "0864717003283581"},
+				{typ: "position", time: "2015-10-20T14:21:11Z", lat: 54.94535, lon: 24.01762, device: "864717003283581"},
 			},
 		},
 		{
