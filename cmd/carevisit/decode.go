@@ -15,6 +15,7 @@ import (
 	"carevisit/protocol/gt06"
 	"carevisit/protocol/h02"
 	"carevisit/protocol/osmand"
+	"carevisit/protocol/watch"
 )
 
 // decodeSynopsis ends every usage error; -h prints decodeUsage.
@@ -120,8 +121,7 @@ func newCodec(proto string) (protocol.Codec, error) {
 	case "h02":
 		return h02.New(), nil
 	case "watch":
-		// TODO(decode): watch.New() once that package compiles.
-		return nil, fmt.Errorf("protocol %q not built in yet", proto)
+		return watch.New(), nil
 	}
 	return nil, fmt.Errorf("unknown protocol %q", proto)
 }

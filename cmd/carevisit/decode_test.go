@@ -88,6 +88,12 @@ func TestCmdDecode(t *testing.T) {
 			want:  []wantLine{{typ: "position", time: "2015-12-22T16:45:49Z", lat: 9.93978, lon: -84.11178, device: "4210051415"}},
 		},
 		{
+			name:  "watch text frame identifies itself",
+			args:  []string{"-proto", "watch"},
+			input: []string{"[SG*9059056143*0053*UD,251021,223408,A,41.46500,N,081.53128,W,0.926,000,0,00,70,70,0,50,00000000,0,1,,,,00]"},
+			want:  []wantLine{{typ: "position", time: "2021-10-25T22:34:08Z", lat: 41.465, lon: -81.53128, device: "9059056143"}},
+		},
+		{
 			name: "osmand request line and hex request",
 			args: []string{"-proto", "osmand"},
 			input: []string{
