@@ -304,3 +304,32 @@ func TestNoAliasing(t *testing.T) {
 		t.Fatalf("messages changed with the frame: %+v", msgs)
 	}
 }
+
+// crcBitwise is the textbook bit-at-a-time X.25 CRC, the reference for the
+// table-driven one.
+func crcBitwise(b []byte) uint16 {
+	c := uint16(0xFFFF)
+	for _, x := range b {
+		c ^= uint16(x)
+		for range 8 {
+			if c&1 != 0 {
+				c = c>>1 ^ 0x8408
+			} else {
+				c >>= 1
+			}
+		}
+	}
+	return ^c
+}
+
+func TestCRCMatchesBitwise(t *testing.T) {
+	b := make([]byte, 300)
+	for i := range b {
+		b[i] = byte(i*131 + 7)
+	}
+	for n := 0; n <= len(b); n++ {
+		if got, want := crcITU(b[:n]), crcBitwise(b[:n]); got != want {
+			t.Fatalf("len %d: %04x, want %04x", n, got, want)
+		}
+	}
+}
