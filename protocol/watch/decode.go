@@ -273,7 +273,7 @@ func hemisphere(b []byte, pos, neg byte) bool {
 	return len(b) == 0 || len(b) == 1 && (b[0] == pos || b[0] == neg)
 }
 
-// decodeNetwork reads `count,ta,mcc,mnc,(lac,cid,rssi)*count,wifiCount,
+// decodeNetwork reads `count[,ta,mcc,mnc,(lac,cid,rssi)*count],wifiCount,
 // (name,mac,rssi)*,accuracy`. The serving (first) cell goes to the typed
 // fields, access points to Extra["wifi"]. Layouts vary between firmwares:
 // whatever does not parse is left out, the position stays.
@@ -285,8 +285,11 @@ func decodeNetwork(m *protocol.Message, v [][]byte) {
 	if !ok || count < 0 || count > 32 {
 		return
 	}
-	i := 2 // cell count, timing advance
+	// The timing advance follows the cell count only when there are cells
+	// (`0,0,58.0` is no cells, no Wi-Fi, accuracy 58).
+	i := 1
 	if count > 0 {
+		i = 2
 		if len(v) < i+2+3*int(count) {
 			return
 		}
