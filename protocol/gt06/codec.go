@@ -150,7 +150,11 @@ func (c *Codec) Decode(frame []byte, dst []protocol.Message, replyBuf []byte) ([
 	if !(d.typ == msgLogin && !long) && c.deviceID == "" {
 		return dst, nil, protocol.ErrNoDevice
 	}
-	d.m.DeviceID = c.deviceID
+	// Decode straight into dst's next slot: a Message is large, and the
+	// location path must not copy it twice.
+	n := len(dst)
+	dst = append(dst, protocol.Message{DeviceID: c.deviceID})
+	d.m = &dst[n]
 
 	var ok bool
 	if long {
@@ -158,17 +162,15 @@ func (c *Codec) Decode(frame []byte, dst []protocol.Message, replyBuf []byte) ([
 	} else {
 		ok = d.decodeShort()
 	}
+	if d.r.bad || !ok {
+		dst[n] = protocol.Message{} // drop references held by the unused slot
+		dst = dst[:n]
+	}
 	if d.r.bad {
 		return dst, nil, fmt.Errorf("%w: type 0x%02x cut short (%d bytes)", protocol.ErrShort, d.typ, len(frame))
 	}
-	if d.err != nil {
-		return dst, nil, d.err
-	}
-	if ok {
-		if d.m.Type == protocol.TypePosition {
-			d.m.Approximate = false
-		}
-		dst = append(dst, d.m)
+	if ok && d.m.Type == protocol.TypePosition {
+		d.m.Approximate = false
 	}
 	if d.hasReply {
 		return dst, d.reply, nil
@@ -267,10 +269,9 @@ type decoder struct {
 	modelLW, modelSW, modelNT, modelVL bool
 	modelR11, modelQH302R              bool
 
-	m        protocol.Message
+	m        *protocol.Message // the slot in dst being filled
 	reply    []byte
 	hasReply bool
-	err      error
 }
 
 func (d *decoder) setModel(model string) {

@@ -562,7 +562,7 @@ func (d *decoder) login(dataLength int) bool {
 		d.c.loginZone = time.FixedZone("", offset)
 	}
 	d.c.deviceID = imei
-	d.m = protocol.Message{Type: protocol.TypeLogin, DeviceID: imei}
+	*d.m = protocol.Message{Type: protocol.TypeLogin, DeviceID: imei}
 	d.ack(msgLogin, d.serial, nil)
 	return true
 }
