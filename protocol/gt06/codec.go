@@ -26,6 +26,8 @@ type Codec struct {
 	deviceID  string
 	loginZone *time.Location
 	crcBad    atomic.Uint64
+	modelOf   string     // the Model that model was parsed from
+	model     modelFlags // parsed Model
 }
 
 var _ protocol.Codec = (*Codec)(nil)
@@ -145,7 +147,10 @@ func (c *Codec) Decode(frame []byte, dst []protocol.Message, replyBuf []byte) ([
 	d.typ = byte(d.r.u8())
 	d.serial = uint16(frame[len(frame)-6])<<8 | uint16(frame[len(frame)-5])
 	d.variant = detectVariant(frame)
-	d.setModel(c.Model)
+	if c.Model != c.modelOf {
+		c.modelOf, c.model = c.Model, parseModel(c.Model)
+	}
+	d.modelFlags = c.model
 
 	if !(d.typ == msgLogin && !long) && c.deviceID == "" {
 		return dst, nil, protocol.ErrNoDevice
@@ -266,31 +271,34 @@ type decoder struct {
 	serial  uint16
 	variant variant
 
-	modelLW, modelSW, modelNT, modelVL bool
-	modelR11, modelQH302R              bool
+	modelFlags
 
 	m        *protocol.Message // the slot in dst being filled
 	reply    []byte
 	hasReply bool
 }
 
-func (d *decoder) setModel(model string) {
-	if model == "" {
-		return
-	}
+// modelFlags are the model families whose layouts differ.
+type modelFlags struct {
+	modelLW, modelSW, modelNT, modelVL bool
+	modelR11, modelQH302R              bool
+}
+
+func parseModel(model string) (f modelFlags) {
 	u := strings.ToUpper(model)
-	d.modelLW = strings.HasPrefix(u, "LW")
-	d.modelSW = u == "SEEWORLD"
+	f.modelLW = strings.HasPrefix(u, "LW")
+	f.modelSW = u == "SEEWORLD"
 	switch u {
 	case "NT11", "NT20", "NT26", "NT40", "NT46", "VL100", "XT40":
-		d.modelNT = true
+		f.modelNT = true
 	case "VL103", "LL303", "VL512", "G18":
-		d.modelVL = true
+		f.modelVL = true
 	case "R11":
-		d.modelR11 = true
+		f.modelR11 = true
 	case "QH302R":
-		d.modelQH302R = true
+		f.modelQH302R = true
 	}
+	return f
 }
 
 // ack appends the standard short-frame reply: echoed type and serial.
