@@ -678,3 +678,29 @@ func DetectDevice(deviceID, workerID string, fixes []Fix, cands []Candidate, p P
 	}
 	return e.visits()
 }
+
+// cut drops the first m fixes (live window), keeping the forward scores of
+// the last one as the starting point of the rest.
+func (e *engine) cut(m int) {
+	e.recompute()
+	nc, k := len(e.cands), e.k
+	e.baseFwd = append(e.baseFwd[:0], e.fwd[(m-1)*k:m*k]...)
+	e.hasBase = true
+	e.baseT = e.t[m-1]
+	if j := e.prevInformative(m); j >= 0 {
+		e.baseT = e.t[j]
+	}
+	e.fixes = slices.Delete(e.fixes, 0, m)
+	e.t = slices.Delete(e.t, 0, m)
+	e.kind = slices.Delete(e.kind, 0, m)
+	e.jump = slices.Delete(e.jump, 0, m)
+	e.need = slices.Delete(e.need, 0, m)
+	e.sigma = slices.Delete(e.sigma, 0, m)
+	e.w = slices.Delete(e.w, 0, m)
+	e.pres = slices.Delete(e.pres, 0, m)
+	e.sup = slices.Delete(e.sup, 0, m*nc)
+	e.dist = slices.Delete(e.dist, 0, m*nc)
+	e.fwd = slices.Delete(e.fwd, 0, m*k)
+	e.bp = slices.Delete(e.bp, 0, m*k)
+	e.dirty = len(e.t)
+}

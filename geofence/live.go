@@ -1,0 +1,238 @@
+package geofence
+
+import (
+	"slices"
+	"sync"
+	"time"
+)
+
+// CandidateFunc tells the live detector who carries a device and which
+// geofences to consider for it (normally the worker's assigned clients).
+// ok=false means the device is unknown: its fixes are ignored.
+type CandidateFunc func(deviceID string) (workerID string, cands []Candidate, ok bool)
+
+// Detector is the live visit detector used by the ingest pipeline. It keeps,
+// per device, a time-ordered window of recent fixes and runs the same
+// engine as DetectDevice over it: a fix that arrives late (buffered upload)
+// is inserted in time order and the affected span is re-evaluated, so the
+// visits come out the same whatever the arrival order. It is safe for
+// concurrent use; fixes of one device must be added by one goroutine at a
+// time to keep their order meaningful (they are serialised anyway).
+type Detector struct {
+	p      Params
+	lookup CandidateFunc
+	// Window is how far back late fixes are still taken into account.
+	// Visits that ended before the window are final.
+	window time.Duration
+
+	mu   sync.Mutex
+	devs map[string]*liveDevice
+}
+
+type liveDevice struct {
+	mu       sync.Mutex
+	e        *engine
+	reported []Visit // as last reported, in time order
+	final    int     // number of visits that left the window (for IDs)
+	newest   int64   // newest fix time, ms
+}
+
+// DefaultWindow keeps 12 hours: a working day, so a phone that uploads
+// its buffer in the evening still corrects the day's visits.
+const DefaultWindow = 12 * time.Hour
+
+// NewDetector returns a live detector; window <= 0 means DefaultWindow.
+func NewDetector(p Params, lookup CandidateFunc, window time.Duration) *Detector {
+	if window <= 0 {
+		window = DefaultWindow
+	}
+	return &Detector{p: p, lookup: lookup, window: window, devs: make(map[string]*liveDevice)}
+}
+
+func (d *Detector) device(id string) *liveDevice {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ld := d.devs[id]
+	if ld == nil {
+		worker, cands, ok := d.lookup(id)
+		if !ok {
+			return nil
+		}
+		ld = &liveDevice{e: newEngine(d.p, id, worker, cands)}
+		d.devs[id] = ld
+	}
+	return ld
+}
+
+// Forget drops a device's state (e.g. when its assignments change: the
+// next fix starts afresh with the new candidates).
+func (d *Detector) Forget(deviceID string) {
+	d.mu.Lock()
+	delete(d.devs, deviceID)
+	d.mu.Unlock()
+}
+
+// Add feeds one fix and returns what changed: visits started, updated
+// (start or end moved, or evidence changed the client's visit), ended,
+// cancelled by re-evaluation, and flags raised on closed visits. Fixes older
+// than the window, exact duplicates and fixes of unknown devices return nil.
+func (d *Detector) Add(f Fix) []Event {
+	ld := d.device(f.DeviceID)
+	if ld == nil {
+		return nil
+	}
+	ld.mu.Lock()
+	defer ld.mu.Unlock()
+	e := ld.e
+	ms := f.Time.UnixMilli()
+	if ms < ld.newest-d.window.Milliseconds() || (e.hasBase && ms <= e.baseT) {
+		return nil // too late to re-evaluate
+	}
+	if !e.insert(f) {
+		return nil
+	}
+	ld.newest = max(ld.newest, ms)
+	vs := e.visits()
+	evs := ld.diff(vs)
+	ld.trim(d.window.Milliseconds())
+	return evs
+}
+
+// Visits returns the device's visits in the window as they now stand.
+func (d *Detector) Visits(deviceID string) []Visit {
+	d.mu.Lock()
+	ld := d.devs[deviceID]
+	d.mu.Unlock()
+	if ld == nil {
+		return nil
+	}
+	ld.mu.Lock()
+	defer ld.mu.Unlock()
+	return slices.Clone(ld.reported)
+}
+
+// diff matches the new visits with those reported before (same client,
+// overlapping in time), keeps their IDs, and lists the events.
+func (ld *liveDevice) diff(vs []Visit) []Event {
+	var evs []Event
+	used := make([]bool, len(ld.reported))
+	for i := range vs {
+		v := &vs[i]
+		j := ld.match(v, used)
+		if j < 0 {
+			v.ID = ld.e.device + "/" + v.ClientID + "/" + v.Start.UTC().Format("20060102T150405Z")
+			evs = append(evs, Event{Kind: VisitStarted, Visit: *v})
+			if !v.Open {
+				evs = append(evs, Event{Kind: VisitEnded, Visit: *v})
+				evs = appendFlags(evs, *v, 0)
+			}
+			continue
+		}
+		used[j] = true
+		old := ld.reported[j]
+		v.ID = old.ID
+		switch {
+		case old.Open && !v.Open:
+			evs = append(evs, Event{Kind: VisitEnded, Visit: *v})
+			evs = appendFlags(evs, *v, 0)
+		case !v.Open && (!v.Start.Equal(old.Start) || !v.End.Equal(old.End)):
+			evs = append(evs, Event{Kind: VisitUpdated, Visit: *v})
+			evs = appendFlags(evs, *v, old.Flags)
+		case v.Open && !v.Start.Equal(old.Start):
+			evs = append(evs, Event{Kind: VisitUpdated, Visit: *v})
+		case !v.Open && v.Flags != old.Flags:
+			evs = append(evs, Event{Kind: VisitUpdated, Visit: *v})
+			evs = appendFlags(evs, *v, old.Flags)
+		}
+	}
+	for j, old := range ld.reported {
+		if !used[j] {
+			evs = append(evs, Event{Kind: VisitCancelled, Visit: old})
+		}
+	}
+	ld.reported = vs
+	return evs
+}
+
+// match finds the reported visit that v continues: same client, largest
+// time overlap (an open visit's end is its latest fix).
+func (ld *liveDevice) match(v *Visit, used []bool) int {
+	best, bestOv := -1, time.Duration(-1)
+	for j, old := range ld.reported {
+		if used[j] || old.ClientID != v.ClientID {
+			continue
+		}
+		ov := earlier(old.End, v.End).Sub(later(old.Start, v.Start))
+		if ov < 0 || ov <= bestOv {
+			continue
+		}
+		best, bestOv = j, ov
+	}
+	return best
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// appendFlags raises the flags of v that were not in old.
+func appendFlags(evs []Event, v Visit, old Flags) []Event {
+	for _, f := range []Flag{FlagShort, FlagUnassigned, FlagLowEvidence} {
+		if v.Flags.Has(f) && !old.Has(f) {
+			evs = append(evs, Event{Kind: FlagRaised, Visit: v, Flag: f})
+		}
+	}
+	return evs
+}
+
+// trim drops fixes older than the window once a quarter window more has
+// accumulated, cutting only where the worker is away, and forgets the
+// visits that ended before the cut (they are final).
+func (ld *liveDevice) trim(window int64) {
+	e := ld.e
+	if len(e.t) == 0 || e.t[0] >= ld.newest-window-window/4 {
+		return
+	}
+	cutT := ld.newest - window
+	st := e.path()
+	m := 0
+	for m < len(e.t) && e.t[m] < cutT {
+		m++
+	}
+	// Move the cut back to a fix that is away and not inside any visit.
+	for m > 0 && (st[m-1] != 0 || ld.inVisit(e.t[m-1])) {
+		m--
+	}
+	if m == 0 {
+		return
+	}
+	e.cut(m)
+	keep := ld.reported[:0]
+	for _, v := range ld.reported {
+		if v.End.UnixMilli() >= e.baseT {
+			keep = append(keep, v)
+		} else {
+			ld.final++
+		}
+	}
+	ld.reported = keep
+}
+
+func (ld *liveDevice) inVisit(ms int64) bool {
+	for _, v := range ld.reported {
+		if ms >= v.Start.UnixMilli() && ms <= v.End.UnixMilli() {
+			return true
+		}
+	}
+	return false
+}
