@@ -44,3 +44,20 @@ func cmdMigrate(ctx context.Context, args []string, out interface{ Write([]byte)
 	fmt.Fprintln(out, "migrations applied")
 	return nil
 }
+
+// parseArgs parses flags wherever they stand among the positional
+// arguments (`device import file.csv -org 2` reads as users expect) and
+// returns the positionals.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}

@@ -27,7 +27,8 @@ func cmdDevice(ctx context.Context, args []string, out io.Writer) error {
 	model := fs.String("model", "", "model, e.g. S20 (add)")
 	name := fs.String("name", "", "display name (add)")
 	org := fs.Int64("org", 0, "organisation id (add, import)")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
 	}
 	st, err := openDB(ctx, *dsn, 2)
@@ -69,10 +70,10 @@ func cmdDevice(ctx context.Context, args []string, out io.Writer) error {
 		}
 		return tw.Flush()
 	case "import":
-		if fs.NArg() != 1 {
+		if len(pos) != 1 {
 			return fmt.Errorf("device import: want one CSV file (columns: imei,protocol[,model[,name]])")
 		}
-		return importDevices(ctx, st, fs.Arg(0), *org, out)
+		return importDevices(ctx, st, pos[0], *org, out)
 	default:
 		return fmt.Errorf("device: unknown subcommand %q", sub)
 	}
@@ -130,7 +131,8 @@ func importDevices(ctx context.Context, st *store.Store, path string, org int64,
 		if len(rec) > 3 {
 			d.Name = rec[3]
 		}
-		if err := validateDevice(d); err == nil {
+		err = validateDevice(d)
+		if err == nil {
 			_, err = st.AddDevice(ctx, d)
 		}
 		if err != nil {
