@@ -343,7 +343,10 @@ loop:
 		n, skip, err := sess.codec.Frame(buf[consumed:])
 		switch {
 		case err != nil && errors.Is(err, protocol.ErrGarbage) && skip > 0:
-			s.M.DecodeErrors.WithLabelValues(sess.proto, "garbage").Inc()
+			// Line ends after text frames (H02 sends "#\r\n") are not garbage.
+			if !onlyLineEnds(buf[consumed : consumed+skip]) {
+				s.M.DecodeErrors.WithLabelValues(sess.proto, "garbage").Inc()
+			}
 			consumed += skip
 			continue
 		case err != nil:
@@ -544,6 +547,15 @@ func errReason(err error) string {
 		}
 	}
 	return "other"
+}
+
+func onlyLineEnds(b []byte) bool {
+	for _, c := range b {
+		if c != '\r' && c != '\n' {
+			return false
+		}
+	}
+	return true
 }
 
 func headHex(b []byte) string {

@@ -29,6 +29,7 @@ Commands:
   device    add | list | import FILE.csv | unknown
   org       add -name NAME [-tz Europe/Moscow] | list
   visits    detect DIR (offline detection over a benchmark folder)
+            recompute -from 2026-11-01 -to 2026-11-08 [-device ID] (re-run over stored positions)
   demo      seed (the demonstration organisation that make run shows)
 
 Run "carevisit <command> -h" for a command's flags. DATABASE_URL names the database.
@@ -70,7 +71,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if len(rest) > 0 && rest[0] == "detect" {
 			return cmdVisitsDetect(rest[1:], stdout)
 		}
-		return fmt.Errorf("visits: unknown subcommand (want: detect DIR)")
+		if len(rest) > 0 && rest[0] == "recompute" {
+			return cmdVisitsRecompute(ctx, rest[1:], stdout)
+		}
+		return fmt.Errorf("visits: unknown subcommand (want: detect DIR | recompute -from -to [-device ID])")
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

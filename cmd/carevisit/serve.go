@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"carevisit/geofence"
 	"carevisit/ingest"
 	"carevisit/protocol"
 	"carevisit/protocol/gt06"
@@ -24,6 +25,7 @@ import (
 	"carevisit/protocol/osmand"
 	"carevisit/protocol/watch"
 	"carevisit/store"
+	"carevisit/tracking"
 )
 
 // codecs are the stream protocols the server speaks.
@@ -124,12 +126,13 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 // app is the running server: database, ingest, HTTP. Tests build it on
 // free ports and drive it over real TCP.
 type app struct {
-	cfg    serveConfig
-	log    *slog.Logger
-	st     *store.Store
-	ingest *ingest.Server
-	http   *http.Server
-	httpLn net.Listener
+	cfg     serveConfig
+	log     *slog.Logger
+	st      *store.Store
+	ingest  *ingest.Server
+	tracker *tracking.Tracker
+	http    *http.Server
+	httpLn  net.Listener
 }
 
 func newApp(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, error) {
@@ -150,6 +153,12 @@ func newApp(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, error
 		st.Close()
 		return nil, err
 	}
+	tracker, err := tracking.NewTracker(ctx, st, geofence.DefaultParams(), log)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	srv.OnCommitted(tracker.Committed)
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
@@ -165,7 +174,7 @@ func newApp(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, error
 		st.Close()
 		return nil, fmt.Errorf("http listen %s: %w", cfg.HTTPAddr, err)
 	}
-	return &app{cfg: cfg, log: log, st: st, ingest: srv, httpLn: ln,
+	return &app{cfg: cfg, log: log, st: st, ingest: srv, tracker: tracker, httpLn: ln,
 		http: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}, nil
 }
 
@@ -177,8 +186,14 @@ func (a *app) run(ctx context.Context) error {
 		}
 	}()
 	go a.partitionLoop(ctx)
+	// The tracker outlives ingest: the writers' last batches still reach it.
+	tctx, stopTracker := context.WithCancel(context.WithoutCancel(ctx))
+	trackerDone := make(chan struct{})
+	go func() { a.tracker.Run(tctx); close(trackerDone) }()
 	a.log.Info("carevisit serving", "http", a.httpLn.Addr().String())
 	err := a.ingest.Run(ctx)
+	stopTracker()
+	<-trackerDone
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	a.http.Shutdown(sctx)
 	cancel()

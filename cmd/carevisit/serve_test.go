@@ -160,6 +160,4 @@ func writeFile(t *testing.T, path, s string) {
 	}
 }
 
-
-
 func writeFileErr(path, s string) error { return os.WriteFile(path, []byte(s), 0o644) }

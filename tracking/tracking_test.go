@@ -1,0 +1,162 @@
+package tracking_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"math"
+	"testing"
+	"time"
+
+	"carevisit/geofence"
+	"carevisit/internal/pgtest"
+	"carevisit/store"
+	"carevisit/tracking"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+const homeLat, homeLon = 54.62920, 39.74210
+
+type world struct {
+	st             *store.Store
+	org, dev, cli  int64
+	worker, client int64
+}
+
+func setup(t *testing.T) world {
+	t.Helper()
+	ctx := context.Background()
+	st := pgtest.NewStore(t)
+	org, err := st.AddOrganisation(ctx, "ЦСО", "Europe/Moscow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, err := st.AddDevice(ctx, store.Device{OrgID: org, Ident: "864717003283581", Protocol: "gt06"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := st.AddClient(ctx, store.Client{OrgID: org, FullName: "Иванова А. П.", FenceKind: "circle",
+		CenterLat: homeLat, CenterLon: homeLon, RadiusM: 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := st.AddWorker(ctx, store.Worker{OrgID: org, FullName: "Соколова Е. В.", DeviceID: dev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AssignClient(ctx, w, cli); err != nil {
+		t.Fatal(err)
+	}
+	return world{st: st, org: org, dev: dev, cli: cli, worker: w, client: cli}
+}
+
+// day: walk in from 600 m north over 8 minutes, stay 25 minutes, walk out.
+func day(dev int64, t0 time.Time) (ps []store.Position, arrive, leave time.Time) {
+	add := func(t time.Time, northM float64, valid bool) {
+		ps = append(ps, store.Position{DeviceID: dev, FixTime: t, RecvTime: t, Lat: homeLat + northM/111320,
+			Lon: homeLon + 3*math.Sin(float64(len(ps)))/70000, Valid: valid, AccuracyM: store.NaN32,
+			SpeedKmh: store.NaN32, Course: store.NaN32, AltitudeM: store.NaN32, Sats: 8, HDOP: 1.2, Battery: -1,
+			Source: "tracker"})
+	}
+	t := t0
+	for d := 600.0; d > 0; d -= 1.3 * 20 {
+		add(t, d, true)
+		t = t.Add(20 * time.Second)
+	}
+	arrive = t
+	for i := 0; i < 50; i++ { // 25 minutes inside, fixes 30 s apart, a few metres of noise
+		add(t, 4*math.Cos(float64(i)), true)
+		t = t.Add(30 * time.Second)
+	}
+	leave = t
+	for d := 26.0; d < 600; d += 1.3 * 20 {
+		add(t, d, true)
+		t = t.Add(20 * time.Second)
+	}
+	return ps, arrive, leave
+}
+
+func near(a, b time.Time, tol time.Duration) bool {
+	d := a.Sub(b)
+	return d <= tol && d >= -tol
+}
+
+func TestLiveAndRecompute(t *testing.T) {
+	w := setup(t)
+	ctx := context.Background()
+	t0 := time.Now().UTC().Truncate(time.Second).Add(-3 * time.Hour)
+	ps, arrive, leave := day(w.dev, t0)
+
+	tr, err := tracking.NewTracker(ctx, w.st, geofence.DefaultParams(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := tr.Subscribe()
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { tr.Run(rctx); close(done) }()
+	// Late upload: the second half of the day arrives first, then the buffer.
+	half := len(ps) / 2
+	tr.Committed(ps[half:])
+	tr.Committed(ps[:half])
+	cancel()
+	<-done
+
+	check := func(label string) {
+		t.Helper()
+		vs, err := w.st.Visits(ctx, store.VisitFilter{OrgID: w.org})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(vs) != 1 {
+			t.Fatalf("%s: %d visits stored, want 1: %+v", label, len(vs), vs)
+		}
+		v := vs[0]
+		if v.ClientID != w.client || v.WorkerID != w.worker || v.DeviceID != w.dev {
+			t.Errorf("%s: visit of client %d worker %d device %d, want %d %d %d", label, v.ClientID, v.WorkerID, v.DeviceID, w.client, w.worker, w.dev)
+		}
+		if !near(v.Start, arrive, 90*time.Second) || !near(v.End, leave, 90*time.Second) {
+			t.Errorf("%s: visit %v .. %v, want about %v .. %v", label, v.Start, v.End, arrive, leave)
+		}
+		if len(v.Flags) != 0 {
+			t.Errorf("%s: flags %v on a 25-minute visit with good GPS (norm 15 min)", label, v.Flags)
+		}
+	}
+	check("live, late upload")
+
+	var kinds []string
+	for len(events) > 0 {
+		kinds = append(kinds, (<-events).Kind)
+	}
+	if len(kinds) == 0 || kinds[0] != "visit_started" {
+		t.Errorf("events %v, want visit_started first", kinds)
+	}
+
+	// Recompute over stored positions gives the same visit, and replaces
+	// rather than duplicates it.
+	var b store.PositionBatch
+	for i := range ps {
+		b.Add(&ps[i])
+	}
+	if _, err := w.st.InsertPositions(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	n, err := tracking.Recompute(ctx, w.st, geofence.DefaultParams(), t0.Add(-time.Hour), t0.Add(3*time.Hour), 0)
+	if err != nil || n != 1 {
+		t.Fatalf("recompute: %d visits, %v", n, err)
+	}
+	check("recompute")
+
+	// A short visit under the organisation's norm is flagged.
+	if _, err := w.st.Pool.Exec(ctx, `UPDATE organisations SET min_visit_minutes = 40`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tracking.Recompute(ctx, w.st, geofence.DefaultParams(), t0.Add(-time.Hour), t0.Add(3*time.Hour), w.dev); err != nil {
+		t.Fatal(err)
+	}
+	vs, _ := w.st.Visits(ctx, store.VisitFilter{OrgID: w.org})
+	if len(vs) != 1 || len(vs[0].Flags) != 1 || vs[0].Flags[0] != "short" {
+		t.Errorf("visits after raising the norm to 40 min: %+v, want one flagged short", vs)
+	}
+}
