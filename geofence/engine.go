@@ -306,11 +306,24 @@ func (e *engine) heartbeatSupport(i int) {
 		}
 		n++
 	}
-	if n == 0 {
-		return
+	// The floor goes to the best candidate(s) only, so that heartbeats
+	// confirm presence without blurring which neighbour it is.
+	best := float32(-1)
+	for c := range row {
+		in := row[c] > -1 // the repeated position is inside this geofence
+		if n > 0 {
+			row[c] = sum[c] / float32(n)
+		}
+		if in {
+			best = max(best, row[c])
+		} else {
+			row[c] = -1
+		}
 	}
 	for c := range row {
-		row[c] = sum[c] / float32(n)
+		if row[c] > -1 && row[c] >= best-0.05 {
+			row[c] = max(row[c], float32(e.p.HeartbeatInFence))
+		}
 	}
 }
 
@@ -441,6 +454,7 @@ func (e *engine) visits() []Visit {
 	st := e.path()
 	n := len(st)
 	silence := e.p.MaxSilence.Milliseconds()
+	rep := e.reportInterval()
 	var out []Visit
 	for i := 0; i < n; {
 		s := st[i]
@@ -450,7 +464,7 @@ func (e *engine) visits() []Visit {
 		}
 		if s > 0 {
 			for _, seg := range e.assign(i, j-1) {
-				if v, ok := e.makeVisit(seg.c, seg.a, seg.b, seg.b == n-1); ok {
+				if v, ok := e.makeVisit(seg.c, seg.a, seg.b, seg.b == n-1, rep); ok {
 					out = append(out, v)
 				}
 			}
@@ -470,6 +484,7 @@ func (e *engine) assign(a, b int) []segment {
 		return []segment{{0, a, b}}
 	}
 	xpen := e.p.ClientSwitchPenalty.Seconds()
+	tpen := 2 * e.p.SwitchPenalty.Seconds()
 	score := make([]float64, nc)
 	next := make([]float64, nc)
 	bp := make([]int16, (b-a+1)*nc)
@@ -481,10 +496,16 @@ func (e *engine) assign(a, b int) []segment {
 			}
 		}
 		row := e.sup[i*nc : (i+1)*nc]
+		// Walking outdoors between two entrances makes a change of client
+		// cheap (leave + enter); elsewhere it takes strong evidence.
+		pen := xpen
+		if e.transit(i) || (i > a && e.transit(i-1)) {
+			pen = tpen
+		}
 		for c := 0; c < nc; c++ {
 			v, from := score[c], c
-			if i > a && score[best]-xpen > v {
-				v, from = score[best]-xpen, best
+			if i > a && score[best]-pen > v {
+				v, from = score[best]-pen, best
 			}
 			next[c] = v + e.w[i]*float64(row[c])
 			bp[(i-a)*nc+c] = int16(from)
@@ -511,8 +532,89 @@ func (e *engine) assign(a, b int) []segment {
 	return segs
 }
 
+// reportInterval is the device's usual time between informative fixes, in
+// ms: the median over the last 256 intervals (10-60 s for most devices,
+// minutes for rare reporters; silences are too few to move it).
+func (e *engine) reportInterval() float64 {
+	var iv []int64
+	last := int64(-1)
+	for i := len(e.t) - 1; i >= 0 && len(iv) < 256; i-- {
+		if !e.informative(i) {
+			continue
+		}
+		if last >= 0 {
+			iv = append(iv, last-e.t[i])
+		}
+		last = e.t[i]
+	}
+	if len(iv) == 0 {
+		return 30000
+	}
+	slices.Sort(iv)
+	return float64(iv[len(iv)/2])
+}
+
+// walking reports whether fix i shows the worker walking (GPS speed of a
+// walk; indoor speed noise stays mostly below it).
+func (e *engine) walking(i int) bool {
+	return e.kind[i] == kindPos && e.fixes[i].SpeedMS >= e.p.WalkingSpeedMS
+}
+
+// arrival estimates when the worker stepped in, for a visit whose first
+// fix at the client is a, in ms. rep is the device's report interval.
+//   - The previous fix q came an ordinary interval before a: if a shows
+//     the worker still walking towards the door, they arrive after a at
+//     walking speed; otherwise they arrived between q and a: half-way.
+//   - After a silence (motion-triggered trackers stop while still), the
+//     device sat where q was and walked here just before a.
+func (e *engine) arrival(c, a, b int, rep float64) float64 {
+	nc, p := len(e.cands), &e.p
+	ta := float64(e.t[a])
+	d := float64(e.dist[a*nc+c])
+	q := e.prevInformative(a)
+	switch {
+	case q >= 0 && ta-float64(e.t[q]) > p.SilenceReports*rep:
+		walk := math.Max(0, e.distM(q, a)-p.DoorM) / p.WalkSpeedMS * 1000
+		return math.Max(ta-walk, float64(e.t[q]))
+	case e.walking(a) && d > p.DoorM:
+		return ta + math.Min((d-p.DoorM)/p.WalkSpeedMS*1000, e.span(a, b)/2)
+	case q >= 0:
+		return (ta + float64(e.t[q])) / 2
+	}
+	return ta
+}
+
+// departure mirrors arrival: the last fix at the client is b.
+//   - The next fix q comes an ordinary interval after b: if b shows the
+//     worker already walking away, they left before b; otherwise between
+//     b and q: half-way.
+//   - Before a silence the device sat still here until just before q.
+func (e *engine) departure(c, a, b int, rep float64) float64 {
+	nc, p := len(e.cands), &e.p
+	tb := float64(e.t[b])
+	d := float64(e.dist[b*nc+c])
+	q := e.nextInformative(b)
+	switch {
+	case q >= 0 && float64(e.t[q])-tb > p.SilenceReports*rep:
+		walk := math.Max(0, e.distM(b, q)-p.DoorM) / p.WalkSpeedMS * 1000
+		return math.Max(float64(e.t[q])-walk, tb)
+	case e.walking(b) && d > p.DoorM:
+		return tb - math.Min((d-p.DoorM)/p.WalkSpeedMS*1000, e.span(a, b)/2)
+	case q >= 0:
+		return (tb + float64(e.t[q])) / 2
+	}
+	return tb
+}
+
 // span is the time from fix a to fix b in ms.
 func (e *engine) span(a, b int) float64 { return float64(e.t[b] - e.t[a]) }
+
+// transit reports whether fix i shows the worker outdoors and on the move:
+// a clear-sky accuracy and a walking speed, which indoor fixes rarely
+// have together.
+func (e *engine) transit(i int) bool {
+	return e.kind[i] == kindPos && !e.jump[i] && e.sigma[i] <= e.p.OutdoorAccuracyM && e.fixes[i].SpeedMS >= e.p.TransitSpeedMS
+}
 
 // informative reports whether fix i says where the worker is.
 func (e *engine) informative(i int) bool {
@@ -521,7 +623,7 @@ func (e *engine) informative(i int) bool {
 
 // makeVisit builds the visit to candidate c over fixes a..b (states), or
 // reports false when nothing in it places the worker there.
-func (e *engine) makeVisit(c, a, b int, atEnd bool) (Visit, bool) {
+func (e *engine) makeVisit(c, a, b int, atEnd bool, rep float64) (Visit, bool) {
 	nc := len(e.cands)
 	// Trim fixes at the edges that say nothing about the position.
 	for a <= b && !(e.informative(a) && e.sup[a*nc+c] > 0) {
@@ -534,39 +636,7 @@ func (e *engine) makeVisit(c, a, b int, atEnd bool) (Visit, bool) {
 		return Visit{}, false
 	}
 	p := &e.p
-	door := func(i int) float64 { // seconds of walking from fix i to the door
-		d := float64(e.dist[i*nc+c])
-		if math.IsInf(d, 0) {
-			d = 1e9
-		}
-		return math.Max(0, d-p.DoorM) / p.WalkSpeedMS
-	}
-	// Start. If the first fix here is still short of the door, the worker
-	// arrives after it, at walking speed. Otherwise they arrived since the
-	// previous fix q: walking from q straight here, just before a (after a
-	// silence the device was still somewhere else: motion-triggered
-	// trackers are silent while still).
-	dm := func(i int) float64 { return float64(e.dist[i*nc+c]) }
-	start := float64(e.t[a])
-	q := e.prevInformative(a)
-	switch {
-	case dm(a) > p.DoorM:
-		start += math.Min((dm(a)-p.DoorM)/p.WalkSpeedMS*1000, e.span(a, b)/2)
-	case q >= 0:
-		walk := math.Max(0, e.distM(q, a)-p.DoorM) / p.WalkSpeedMS
-		start = math.Max(float64(e.t[a])-walk*1000, float64(e.t[q]))
-	}
-	// End, the mirror image: if the last fix here is already past the
-	// door, the worker left before it; otherwise they left towards the
-	// next fix, arriving there at walking speed.
-	end := float64(e.t[b])
-	q = e.nextInformative(b)
-	switch {
-	case dm(b) > p.DoorM:
-		end -= math.Min((dm(b)-p.DoorM)/p.WalkSpeedMS*1000, e.span(a, b)/2)
-	case q >= 0:
-		end = math.Max(math.Min(float64(e.t[q])-door(q)*1000, float64(e.t[q])), float64(e.t[b]))
-	}
+	start, end := e.arrival(c, a, b, rep), e.departure(c, a, b, rep)
 	open := atEnd && b == e.lastInformative()
 	v := Visit{
 		DeviceID: e.device,

@@ -38,6 +38,11 @@ type Params struct {
 	// weak evidence of leaving, since indoor multipath holds fixes 40-70 m
 	// off for minutes; only fixes outside the fence count fully (-1).
 	InFenceFloor float64
+	// HeartbeatInFence is the least support of a heartbeat repeating a
+	// position inside the geofence: trackers send heartbeats when they sit
+	// still (motion-triggered) or lose GPS indoors, both signs of a visit;
+	// a worker waiting outside at a light keeps a GPS fix.
+	HeartbeatInFence float64
 	// GateM: a fix farther than this (plus its accuracy) outside the
 	// geofence itself never supports the client, whatever the distance to
 	// the centre: the configured geofence has the last word.
@@ -64,6 +69,10 @@ type Params struct {
 	// correlated in time and drifts towards a neighbour's entrance for
 	// minutes, so this is much higher than leaving and entering.
 	ClientSwitchPenalty time.Duration
+	// OutdoorAccuracyM and TransitSpeedMS define a transit fix (clear sky
+	// and moving): there a change of client costs only 2*SwitchPenalty.
+	OutdoorAccuracyM float64
+	TransitSpeedMS   float64
 	// MaxSilence: a visit never spans a silence longer than this (motion
 	// triggered trackers are silent for a whole visit, at most ~1.5 h).
 	MaxSilence time.Duration
@@ -73,6 +82,12 @@ type Params struct {
 	// door is about DoorM from the home's centre.
 	WalkSpeedMS float64
 	DoorM       float64
+	// WalkingSpeedMS: a GPS speed at or above this is a walk (people walk
+	// at 1-1.6 m/s; 90 % of indoor fixes read less).
+	WalkingSpeedMS float64
+	// SilenceReports: an interval longer than this many usual report
+	// intervals is a silence, not an ordinary gap between two fixes.
+	SilenceReports float64
 	// MinDuration: shorter detections are dropped (real visits last >= 2
 	// minutes; a pass-by with a pause is shorter).
 	MinDuration time.Duration
@@ -99,15 +114,20 @@ func DefaultParams() Params {
 		AccuracyShare:       0.5,
 		MaxAccuracyM:        60,
 		RampM:               15,
-		InFenceFloor:        -0.1,
+		InFenceFloor:        0,
+		HeartbeatInFence:    0.4,
 		GateM:               10,
 		VehicleSpeedMS:      2.5,
 		JumpM:               150,
 		WeightCap:           5 * time.Minute,
 		SwitchPenalty:       40 * time.Second,
-		ClientSwitchPenalty: 5 * time.Minute,
+		ClientSwitchPenalty: 10 * time.Minute,
+		OutdoorAccuracyM:    6,
+		TransitSpeedMS:      0.7,
 		MaxSilence:          3 * time.Hour,
 		WalkSpeedMS:         1.3,
+		WalkingSpeedMS:      0.9,
+		SilenceReports:      3,
 		DoorM:               10,
 		MinDuration:         60 * time.Second,
 		NormDuration:        10 * time.Minute,
