@@ -61,6 +61,7 @@ type stream struct {
 	conn     net.Conn
 	gen      int
 	online   bool // hello acknowledged (or none needed)
+	wasUp    bool // online at least once: what is recorded now goes out late
 	helloKey uint32
 	helloAt  time.Time
 	fails    int
@@ -137,8 +138,8 @@ func (d *Device) runStream(ctx context.Context) error {
 		if !t.Before(nextReport) {
 			m, st := d.report(nextReport)
 			moving = st.Moving
-			if !s.online {
-				m.Archive = true // recorded while offline: uploaded late
+			if !s.online && s.wasUp {
+				m.Archive = true // recorded during an outage: uploaded late
 			}
 			if s.out.push(m) {
 				d.count(func(s *Stats) { s.Dropped++ })
@@ -207,7 +208,7 @@ func (s *stream) dialed(r dialResult) {
 
 // up marks the connection usable for data.
 func (s *stream) up() {
-	s.online, s.fails = true, 0
+	s.online, s.wasUp, s.fails = true, true, 0
 	if n := len(s.out.items); n > 0 {
 		s.d.cfg.Log.Info("uploading buffered positions", "device", s.d.cfg.Ident, "count", n)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 
 	"carevisit/protocol"
+	"carevisit/protocol/watch"
 )
 
 // Watch ack keys: LK and AL replies carry no serial; they are matched to
@@ -22,18 +23,21 @@ type watchWire struct {
 func newWatchWire(maker, id string) *watchWire { return &watchWire{maker: maker, id: id} }
 
 func (w *watchWire) hello(dst []byte) ([]byte, uint32) {
-	return appendWatchLK(dst, w.maker, w.id, 0, 100), noAck
+	return watch.AppendLK(dst, w.maker, w.id, 0, 100), noAck
 }
 
+// data sends the fix with its accuracy, as watches do. The protocol has no
+// late-upload flag: buffered fixes go out as plain UD.
 func (w *watchWire) data(dst []byte, m *protocol.Message) ([]byte, uint32) {
+	m.Has |= protocol.HasAccuracy
 	if m.Alarm != "" {
-		return appendWatchAL(dst, w.maker, w.id, *m), watchAL
+		return watch.AppendAL(dst, w.maker, w.id, *m), watchAL
 	}
-	return appendWatchUD(dst, w.maker, w.id, *m), noAck
+	return watch.AppendUD(dst, w.maker, w.id, *m), noAck
 }
 
 func (w *watchWire) keepAlive(dst []byte, battery, steps int) ([]byte, uint32) {
-	return appendWatchLK(dst, w.maker, w.id, steps, battery), watchLK
+	return watch.AppendLK(dst, w.maker, w.id, steps, battery), watchLK
 }
 
 // acks reads `[XX*id*len*CONTENT]` replies.
