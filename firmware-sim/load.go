@@ -162,7 +162,9 @@ func parseIPRange(s string) ([]net.IP, error) {
 	return out, nil
 }
 
-func ipv4(ip net.IP) uint32 { return uint32(ip[0])<<24 | uint32(ip[1])<<16 | uint32(ip[2])<<8 | uint32(ip[3]) }
+func ipv4(ip net.IP) uint32 {
+	return uint32(ip[0])<<24 | uint32(ip[1])<<16 | uint32(ip[2])<<8 | uint32(ip[3])
+}
 
 func (l *loader) run(ctx context.Context) error {
 	c := l.cfg
