@@ -170,8 +170,15 @@ func (b *Bench) Detect(p Params) []Visit {
 	for _, g := range b.Fences {
 		byID[g.ClientID] = g
 	}
-	byDev := make(map[string][]Fix)
+	count := make(map[string]int)
 	for _, f := range b.Fixes {
+		count[f.DeviceID]++
+	}
+	byDev := make(map[string][]Fix, len(count))
+	for _, f := range b.Fixes {
+		if byDev[f.DeviceID] == nil {
+			byDev[f.DeviceID] = make([]Fix, 0, count[f.DeviceID])
+		}
 		byDev[f.DeviceID] = append(byDev[f.DeviceID], f)
 	}
 	var out []Visit

@@ -59,11 +59,12 @@ type engine struct {
 	baseFwd []float64
 
 	dirty int // lowest index whose weights/support/forward need recomputing
+
+	zero32 []float32 // len(cands) zeros, for inserting rows
 }
 
 func newEngine(p Params, device, worker string, cands []Candidate) *engine {
-	e := &engine{p: p, device: device, worker: worker, cands: cands, k: 2}
-	return e
+	return &engine{p: p, device: device, worker: worker, cands: cands, k: 2}
 }
 
 // insert adds a fix in time order. A fix with the same time as one already
@@ -84,6 +85,10 @@ func (e *engine) insert(f Fix) bool {
 	}
 	e.dirty = min(e.dirty, i)
 	nc := len(e.cands)
+	if cap(e.zero32) < nc {
+		e.zero32 = make([]float32, nc)
+	}
+	z32, zf, zb := e.zero32[:nc], [2]float64{}, [2]int16{}
 	e.fixes = slices.Insert(e.fixes, i, f)
 	e.t = slices.Insert(e.t, i, ms)
 	e.kind = slices.Insert(e.kind, i, 0)
@@ -92,13 +97,48 @@ func (e *engine) insert(f Fix) bool {
 	e.sigma = slices.Insert(e.sigma, i, 0)
 	e.w = slices.Insert(e.w, i, 0)
 	e.pres = slices.Insert(e.pres, i, 0)
-	e.sup = slices.Insert(e.sup, i*nc, make([]float32, nc)...)
-	e.dist = slices.Insert(e.dist, i*nc, make([]float32, nc)...)
-	e.fwd = slices.Insert(e.fwd, i*e.k, make([]float64, e.k)...)
-	e.bp = slices.Insert(e.bp, i*e.k, make([]int16, e.k)...)
+	e.sup = slices.Insert(e.sup, i*nc, z32...)
+	e.dist = slices.Insert(e.dist, i*nc, z32...)
+	e.fwd = slices.Insert(e.fwd, i*e.k, zf[:e.k]...)
+	e.bp = slices.Insert(e.bp, i*e.k, zb[:e.k]...)
 	e.classify(i)
 	e.markDirty(i)
 	return true
+}
+
+// load fills an empty engine with fixes sorted by time (the offline fast
+// path; the same state insert would reach one fix at a time).
+func (e *engine) load(sorted []Fix) {
+	n, nc := len(sorted), len(e.cands)
+	e.fixes = sorted[:0]
+	e.t = make([]int64, 0, n)
+	for _, f := range sorted {
+		ms := f.Time.UnixMilli()
+		if k := len(e.t); k > 0 && e.t[k-1] == ms {
+			if fixLess(f, e.fixes[k-1]) {
+				e.fixes[k-1] = f
+			}
+			continue
+		}
+		e.fixes = append(e.fixes, f)
+		e.t = append(e.t, ms)
+	}
+	n = len(e.t)
+	e.kind = make([]uint8, n)
+	e.jump = make([]bool, n)
+	e.need = make([]bool, n)
+	e.sigma = make([]float64, n)
+	e.w = make([]float64, n)
+	e.pres = make([]float32, n)
+	e.sup = make([]float32, n*nc)
+	e.dist = make([]float32, n*nc)
+	e.fwd = make([]float64, n*e.k)
+	e.bp = make([]int16, n*e.k)
+	for i := range n {
+		e.classify(i)
+		e.need[i] = true
+	}
+	e.dirty = 0
 }
 
 // fixLess orders two fixes with the same time deterministically.
@@ -230,15 +270,6 @@ func (e *engine) support(i int) {
 		}
 		return
 	}
-	defer func() {
-		if kd == kindHeartbeat {
-			e.heartbeatSupport(i)
-		}
-		e.pres[i] = -1
-		for _, v := range row {
-			e.pres[i] = max(e.pres[i], v)
-		}
-	}()
 	f := &e.fixes[i]
 	p := &e.p
 	acc := math.Min(e.sigma[i], p.MaxAccuracyM)
@@ -278,6 +309,13 @@ func (e *engine) support(i int) {
 			s = p.InFenceFloor
 		}
 		row[c] = float32(s)
+	}
+	if kd == kindHeartbeat {
+		e.heartbeatSupport(i)
+	}
+	e.pres[i] = -1
+	for _, v := range row {
+		e.pres[i] = max(e.pres[i], v)
 	}
 }
 
@@ -743,9 +781,7 @@ func DetectDevice(deviceID, workerID string, fixes []Fix, cands []Candidate, p P
 	e := newEngine(p, deviceID, workerID, cands)
 	sorted := slices.Clone(fixes)
 	slices.SortStableFunc(sorted, func(a, b Fix) int { return a.Time.Compare(b.Time) })
-	for _, f := range sorted {
-		e.insert(f)
-	}
+	e.load(sorted)
 	return e.visits()
 }
 

@@ -15,13 +15,20 @@ const cellDeg = 0.005
 // NewIndex and safe for concurrent lookups.
 type Index struct {
 	fences []*Geofence
-	cells  map[uint64][]int32
+	cells  map[uint64][]cellEntry
 	byID   map[string]*Geofence
+}
+
+// cellEntry keeps a fence's bounding box next to its number, so that a
+// lookup rejects most fences without touching the fences themselves.
+type cellEntry struct {
+	minLat, minLon, maxLat, maxLon float64
+	i                              int32
 }
 
 // NewIndex indexes the fences. A client ID seen twice keeps the last fence.
 func NewIndex(fences []*Geofence) *Index {
-	ix := &Index{cells: make(map[uint64][]int32, len(fences)), byID: make(map[string]*Geofence, len(fences))}
+	ix := &Index{cells: make(map[uint64][]cellEntry, len(fences)), byID: make(map[string]*Geofence, len(fences))}
 	for _, g := range fences {
 		if old, ok := ix.byID[g.ClientID]; ok {
 			i := slices.Index(ix.fences, old)
@@ -38,7 +45,7 @@ func NewIndex(fences []*Geofence) *Index {
 		for y := y0; y <= y1; y++ {
 			for x := x0; x <= x1; x++ {
 				k := cellKey(y, x)
-				ix.cells[k] = append(ix.cells[k], int32(i))
+				ix.cells[k] = append(ix.cells[k], cellEntry{g.Bound.Min[1], g.Bound.Min[0], g.Bound.Max[1], g.Bound.Max[0], int32(i)})
 			}
 		}
 	}
@@ -69,11 +76,11 @@ func (ix *Index) Near(lat, lon, marginM float64, fn func(*Geofence, float64) boo
 	y1, x1 := cellOf(lat+dLat, lon+dLon)
 	for y := y0; y <= y1; y++ {
 		for x := x0; x <= x1; x++ {
-			for _, i := range ix.cells[cellKey(y, x)] {
-				g := ix.fences[i]
-				if lon < g.Bound.Min[0]-dLon || lon > g.Bound.Max[0]+dLon || lat < g.Bound.Min[1]-dLat || lat > g.Bound.Max[1]+dLat {
+			for _, ce := range ix.cells[cellKey(y, x)] {
+				if lon < ce.minLon-dLon || lon > ce.maxLon+dLon || lat < ce.minLat-dLat || lat > ce.maxLat+dLat {
 					continue
 				}
+				g := ix.fences[ce.i]
 				if (y1 > y0 || x1 > x0) && !firstCell(g, y, x, y0, x0) {
 					continue // met in an earlier cell of this lookup
 				}
