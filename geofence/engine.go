@@ -644,6 +644,13 @@ func (e *engine) departure(c, a, b int, rep float64) float64 {
 	return tb
 }
 
+func abs64(x int64) int64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
 // span is the time from fix a to fix b in ms.
 func (e *engine) span(a, b int) float64 { return float64(e.t[b] - e.t[a]) }
 
@@ -663,11 +670,21 @@ func (e *engine) informative(i int) bool {
 // reports false when nothing in it places the worker there.
 func (e *engine) makeVisit(c, a, b int, atEnd bool, rep float64) (Visit, bool) {
 	nc := len(e.cands)
-	// Trim fixes at the edges that say nothing about the position.
-	for a <= b && !(e.informative(a) && e.sup[a*nc+c] > 0) {
+	// Trim fixes at the edges that do not place the worker here (the
+	// approach, cell fixes), except a fix inside the geofence right before
+	// (after) a silence within the stay: the device went quiet there.
+	silent := int64(e.p.SilenceReports * rep)
+	keep := func(i int, other int) bool {
+		if !e.informative(i) {
+			return false
+		}
+		s := e.sup[i*nc+c]
+		return s > 0 || (s > -1 && other >= a && other <= b && abs64(e.t[other]-e.t[i]) > silent)
+	}
+	for a <= b && !keep(a, e.nextInformative(a)) {
 		a++
 	}
-	for b >= a && !(e.informative(b) && e.sup[b*nc+c] > 0) {
+	for b >= a && !keep(b, e.prevInformative(b)) {
 		b--
 	}
 	if a > b {

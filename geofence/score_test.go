@@ -3,6 +3,7 @@ package geofence
 import (
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"testing"
@@ -172,5 +173,45 @@ func TestBenchScore(t *testing.T) {
 					c.name, r.f1, c.minF1, r.durP50, c.maxP50, r.durP95, c.maxP95)
 			}
 		})
+	}
+}
+
+// TestRobustness perturbs public/ (drop 30 % of fixes; add 8 m of extra
+// noise to every position; both) and checks the score degrades gracefully.
+// The numbers are in docs/visits.md.
+func TestRobustness(t *testing.T) {
+	if testing.Short() {
+		t.Skip("public/ perturbations take a few seconds")
+	}
+	b := loadBench(t, "public")
+	truth := loadTruth(t, "public")
+	orig := b.Fixes
+	for _, c := range []struct {
+		name        string
+		drop, noise float64
+		minF1       float64
+	}{
+		{"drop 30%", 0.3, 0, 0.85},
+		{"noise 8 m", 0, 8, 0.85},
+		{"drop 30% + noise 8 m", 0.3, 8, 0.80},
+	} {
+		r := rand.New(rand.NewPCG(11, 12))
+		var fx []Fix
+		for _, f := range orig {
+			if r.Float64() < c.drop {
+				continue
+			}
+			if c.noise > 0 && f.Lat != 0 {
+				f.Lat += r.NormFloat64() * c.noise / metresPerDegLat
+				f.Lon += r.NormFloat64() * c.noise / (metresPerDegLat * math.Cos(f.Lat*math.Pi/180))
+			}
+			fx = append(fx, f)
+		}
+		b.Fixes = fx
+		s := scoreVisits(truth, spans(b.Detect(DefaultParams())))
+		t.Logf("%-22s f1=%.3f precision=%.3f recall=%.3f dur_err_p50=%.0fs p95=%.0fs", c.name, s.f1, s.precision, s.recall, s.durP50, s.durP95)
+		if s.f1 < c.minF1 {
+			t.Errorf("%s: f1 %.3f below %.2f", c.name, s.f1, c.minF1)
+		}
 	}
 }
