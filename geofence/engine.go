@@ -292,7 +292,9 @@ func (e *engine) support(i int) {
 		if g.Shape == Circle {
 			edge = d - g.RadiusM
 		} else if !g.contains(xy[0], xy[1]) {
-			edge = g.edgeDist(xy[0], xy[1])
+			// A polygon is the building's outline itself, where a circle's
+			// radius already allows for indoor scatter: give it that slack.
+			edge = g.edgeDist(xy[0], xy[1]) - p.PolygonSlackM
 		}
 		// A Gaussian log-likelihood ratio, scaled to +1 at the home and 0 at
 		// the break-even distance: it keeps ranking neighbours 15-40 m apart

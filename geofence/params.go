@@ -47,6 +47,9 @@ type Params struct {
 	// geofence itself never supports the client, whatever the distance to
 	// the centre: the configured geofence has the last word.
 	GateM float64
+	// PolygonSlackM is added to GateM for polygon fences: indoor fixes
+	// scatter 20-40 m around the flat, beyond the building's outline.
+	PolygonSlackM float64
 	// VehicleSpeedMS: a GPS speed above this is a bus or car, never a
 	// person inside a flat (indoor GPS speed noise stays under 1.5 m/s).
 	VehicleSpeedMS float64
@@ -117,6 +120,7 @@ func DefaultParams() Params {
 		InFenceFloor:        0,
 		HeartbeatInFence:    0.4,
 		GateM:               10,
+		PolygonSlackM:       15,
 		VehicleSpeedMS:      2.5,
 		JumpM:               150,
 		WeightCap:           5 * time.Minute,
