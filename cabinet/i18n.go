@@ -4,7 +4,9 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"path"
 	"strings"
 )
 
@@ -17,18 +19,33 @@ var Languages = []string{"ru", "en"}
 // catalog maps message keys to text per language.
 type catalog map[string]map[string]string
 
+// loadCatalog merges locales/<lang>.json and every locales/<feature>.<lang>.json
+// (each feature keeps its own file); a key defined twice is an error.
 func loadCatalog() (catalog, error) {
 	c := catalog{}
 	for _, lang := range Languages {
-		b, err := localeFS.ReadFile("locales/" + lang + ".json")
-		if err != nil {
-			return nil, err
+		c[lang] = map[string]string{}
+		files, _ := fs.Glob(localeFS, "locales/*"+lang+".json")
+		for _, f := range files {
+			base := path.Base(f)
+			if base != lang+".json" && !strings.HasSuffix(base, "."+lang+".json") {
+				continue
+			}
+			b, err := localeFS.ReadFile(f)
+			if err != nil {
+				return nil, err
+			}
+			m := map[string]string{}
+			if err := json.Unmarshal(b, &m); err != nil {
+				return nil, fmt.Errorf("%s: %w", f, err)
+			}
+			for k, v := range m {
+				if _, dup := c[lang][k]; dup {
+					return nil, fmt.Errorf("%s: key %q defined twice", f, k)
+				}
+				c[lang][k] = v
+			}
 		}
-		m := map[string]string{}
-		if err := json.Unmarshal(b, &m); err != nil {
-			return nil, fmt.Errorf("locales/%s.json: %w", lang, err)
-		}
-		c[lang] = m
 	}
 	return c, nil
 }

@@ -9,6 +9,15 @@ const (
 	OrgTimezone = "Europe/Moscow"
 )
 
+// Demo logins, printed by `make run`. Demo only: never used outside the demo
+// organisation.
+const (
+	AdminEmail      = "admin@demo.carevisit"
+	SupervisorEmail = "supervisor@demo.carevisit"
+	Password        = "demo-password"
+	Group           = "Центральный участок"
+)
+
 // Client is a care recipient with a home geofence (a circle).
 type Client struct {
 	Code     string // stable demo key

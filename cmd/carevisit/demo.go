@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"carevisit/cabinet"
 	"carevisit/demo"
 	"carevisit/store"
 )
@@ -39,16 +40,43 @@ func cmdDemo(ctx context.Context, args []string, out io.Writer) error {
 	} else {
 		fmt.Fprintf(out, "demo organisation %d already present\n", orgID)
 	}
+	fmt.Fprintf(out, "\n  Cabinet: http://localhost:8080/   supervisor: %s / %s   administrator: %s / %s\n\n",
+		demo.SupervisorEmail, demo.Password, demo.AdminEmail, demo.Password)
 	return nil
 }
 
 func seedDemo(ctx context.Context, st *store.Store) (orgID int64, created bool, err error) {
+	var supervisorID int64
 	err = st.Pool.QueryRow(ctx, `SELECT id FROM organisations WHERE name = $1`, demo.OrgName).Scan(&orgID)
 	if err == nil {
 		return orgID, false, nil
 	}
 	orgID, err = st.AddOrganisation(ctx, demo.OrgName, demo.OrgTimezone)
 	if err != nil {
+		return 0, false, err
+	}
+	h, err := cabinet.HashPassword(demo.Password)
+	if err != nil {
+		return 0, false, err
+	}
+	for _, u := range []store.User{
+		{OrgID: orgID, Email: demo.AdminEmail, FullName: "Администратор Демо", Role: store.RoleAdmin},
+		{OrgID: orgID, Email: demo.SupervisorEmail, FullName: "Руководитель Демо", Role: store.RoleSupervisor},
+	} {
+		u.PasswordHash, u.EmailConfirmed = h, true
+		uid, err := st.AddUser(ctx, u)
+		if err != nil {
+			return 0, false, err
+		}
+		if u.Role == store.RoleSupervisor {
+			supervisorID = uid
+		}
+	}
+	groupID, err := st.AddGroup(ctx, orgID, demo.Group)
+	if err != nil {
+		return 0, false, err
+	}
+	if err := st.SetSupervisorGroups(ctx, orgID, supervisorID, []int64{groupID}); err != nil {
 		return 0, false, err
 	}
 	clientIDs := map[string]int64{}
@@ -72,6 +100,9 @@ func seedDemo(ctx context.Context, st *store.Store) (orgID int64, created bool, 
 		}
 		wid, err := st.AddWorker(ctx, store.Worker{OrgID: orgID, FullName: w.FullName, Phone: w.Phone, DeviceID: devID})
 		if err != nil {
+			return 0, false, err
+		}
+		if _, err := st.Pool.Exec(ctx, `UPDATE workers SET group_id = $2 WHERE id = $1`, wid, groupID); err != nil {
 			return 0, false, err
 		}
 		for _, code := range w.Clients {

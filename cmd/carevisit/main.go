@@ -30,6 +30,7 @@ Commands:
   org       add -name NAME [-tz Europe/Moscow] | list
   visits    detect DIR (offline detection over a benchmark folder)
             recompute -from 2026-11-01 -to 2026-11-08 [-device ID] (re-run over stored positions)
+  user      add -email E -name N -role platform|admin|supervisor|auditor [-org ID] [-password P]
   demo      seed (the demonstration organisation that make run shows)
 
 Run "carevisit <command> -h" for a command's flags. DATABASE_URL names the database.
@@ -65,6 +66,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdDevice(ctx, rest, stdout)
 	case "org":
 		return cmdOrg(ctx, rest, stdout)
+	case "user":
+		return cmdUser(ctx, rest, stdout)
 	case "demo":
 		return cmdDemo(ctx, rest, stdout)
 	case "visits":

@@ -11,12 +11,14 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"carevisit/cabinet"
 	"carevisit/geofence"
 	"carevisit/ingest"
 	"carevisit/protocol"
@@ -64,6 +66,7 @@ type serveConfig struct {
 	LogLevel    string
 	Ingest      ingest.Config
 	DBConns     int
+	Cabinet     cabinet.Config
 }
 
 func parseServe(args []string) (serveConfig, error) {
@@ -83,6 +86,8 @@ func parseServe(args []string) (serveConfig, error) {
 	fs.IntVar(&c.Ingest.BatchMax, "batch-max", envInt("CAREVISIT_BATCH_MAX", 2000), "rows per commit")
 	fs.DurationVar(&c.Ingest.BatchDelay, "batch-delay", envDur("CAREVISIT_BATCH_DELAY", 20*time.Millisecond), "longest wait to fill a batch")
 	fs.BoolVar(&c.Ingest.Multicore, "multicore", os.Getenv("CAREVISIT_MULTICORE") != "0", "one event loop per CPU core")
+	fs.StringVar(&c.Cabinet.BaseURL, "base-url", env("CAREVISIT_BASE_URL", "http://localhost:8080"), "public address of the cabinet, for links in e-mails (env CAREVISIT_BASE_URL)")
+	fs.StringVar(&c.Cabinet.TileURL, "tile-url", os.Getenv("CAREVISIT_TILE_URL"), "map tile URL template, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png; empty = maps without tiles (env CAREVISIT_TILE_URL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("CAREVISIT_LOG_FORMAT", "text"), "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", env("CAREVISIT_LOG_LEVEL", "info"), "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
@@ -94,7 +99,8 @@ func parseServe(args []string) (serveConfig, error) {
 			c.Ingest.Listen[proto] = addr
 		}
 	}
-	c.DBConns = c.Ingest.Writers + 6
+	c.DBConns = c.Ingest.Writers + 12
+	c.Cabinet.CookieSecure = strings.HasPrefix(c.Cabinet.BaseURL, "https://")
 	return c, nil
 }
 
@@ -131,6 +137,7 @@ type app struct {
 	st      *store.Store
 	ingest  *ingest.Server
 	tracker *tracking.Tracker
+	web     *cabinet.App
 	http    *http.Server
 	httpLn  net.Listener
 }
@@ -159,7 +166,13 @@ func newApp(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, error
 		return nil, err
 	}
 	srv.OnCommitted(tracker.Committed)
+	web, err := cabinet.New(cfg.Cabinet, cabinet.Deps{Store: st, Log: log, Tracker: tracker, Mail: mailFunc(log)})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	mux := http.NewServeMux()
+	mux.Handle("/", web.Handler())
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
@@ -174,7 +187,7 @@ func newApp(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, error
 		st.Close()
 		return nil, fmt.Errorf("http listen %s: %w", cfg.HTTPAddr, err)
 	}
-	return &app{cfg: cfg, log: log, st: st, ingest: srv, tracker: tracker, httpLn: ln,
+	return &app{cfg: cfg, log: log, st: st, ingest: srv, tracker: tracker, web: web, httpLn: ln,
 		http: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}, nil
 }
 
@@ -186,6 +199,7 @@ func (a *app) run(ctx context.Context) error {
 		}
 	}()
 	go a.partitionLoop(ctx)
+	go a.web.Run(ctx)
 	// The tracker outlives ingest: the writers' last batches still reach it.
 	tctx, stopTracker := context.WithCancel(context.WithoutCancel(ctx))
 	trackerDone := make(chan struct{})
