@@ -164,8 +164,12 @@ func fixLess(a, b Fix) bool {
 
 func (e *engine) markDirty(i int) {
 	// The neighbours' jump tests depend on this fix, and the weights of
-	// the informative fixes either side on its time.
+	// the informative fixes either side on its time; a heartbeat right
+	// after it, on its time too.
 	e.need[i] = true
+	if i+1 < len(e.t) && e.kind[i+1] == kindHeartbeat {
+		e.need[i+1] = true
+	}
 	a, b := e.prevPos(i), e.nextPos(i)
 	if a >= 0 {
 		e.need[a] = true
@@ -332,9 +336,23 @@ const heartbeatFixes = 3
 func (e *engine) heartbeatSupport(i int) {
 	nc := len(e.cands)
 	row := e.sup[i*nc : (i+1)*nc]
-	var sum [64]float32
-	if nc > len(sum) {
+	// After a silence the repeated "last known position" may be long
+	// stale (the worker moved on while the tracker had no GPS): alive,
+	// position unknown.
+	j := i - 1
+	for j >= 0 && e.kind[j] == kindBad {
+		j--
+	}
+	if j < 0 || e.t[i]-e.t[j] > e.p.HeartbeatChainGap.Milliseconds() {
+		for c := range row {
+			row[c] = 0
+		}
 		return
+	}
+	var buf [64]float32
+	sum := buf[:]
+	if nc > len(buf) {
+		sum = make([]float32, nc)
 	}
 	n := 0
 	for j := i - 1; j >= 0 && n < heartbeatFixes && e.t[i]-e.t[j] <= e.p.WeightCap.Milliseconds(); j-- {
@@ -495,6 +513,7 @@ func (e *engine) visits() []Visit {
 	n := len(st)
 	silence := e.p.MaxSilence.Milliseconds()
 	rep := e.reportInterval()
+	quiet := e.quietWhenStill(rep)
 	var out []Visit
 	for i := 0; i < n; {
 		s := st[i]
@@ -504,7 +523,7 @@ func (e *engine) visits() []Visit {
 		}
 		if s > 0 {
 			for _, seg := range e.assign(i, j-1) {
-				if v, ok := e.makeVisit(seg.c, seg.a, seg.b, seg.b == n-1, rep); ok {
+				if v, ok := e.makeVisit(seg.c, seg.a, seg.b, seg.b == n-1, rep, quiet); ok {
 					out = append(out, v)
 				}
 			}
@@ -594,6 +613,30 @@ func (e *engine) reportInterval() float64 {
 	return float64(iv[len(iv)/2])
 }
 
+// quietWhenStill reports whether the device's silences are mostly spent
+// in one place (a motion-triggered tracker: it stops reporting when still,
+// so it moved just before the fix that ends a silence). For other devices
+// a silence is lost data and the worker may have moved at any time in it.
+func (e *engine) quietWhenStill(rep float64) bool {
+	still, moved := 0, 0
+	limit := int64(math.Max(e.p.SilenceReports*rep, 120000))
+	last := -1
+	for i := range e.t {
+		if !e.informative(i) {
+			continue
+		}
+		if last >= 0 && e.t[i]-e.t[last] > limit {
+			if e.distM(last, i) < e.p.StillM {
+				still++
+			} else {
+				moved++
+			}
+		}
+		last = i
+	}
+	return still > moved
+}
+
 // walking reports whether fix i shows the worker walking (GPS speed of a
 // walk; indoor speed noise stays mostly below it).
 func (e *engine) walking(i int) bool {
@@ -605,14 +648,17 @@ func (e *engine) walking(i int) bool {
 //   - The previous fix q came an ordinary interval before a: if a shows
 //     the worker still walking towards the door, they arrive after a at
 //     walking speed; otherwise they arrived between q and a: half-way.
-//   - After a silence (motion-triggered trackers stop while still), the
-//     device sat where q was and walked here just before a.
-func (e *engine) arrival(c, a, b int, rep float64) float64 {
+//   - After a silence of a device that goes quiet when still (motion
+//     triggered trackers), the device sat where q was and walked here just
+//     before a; after lost data, the best guess is half-way.
+func (e *engine) arrival(c, a, b int, rep float64, quiet bool) float64 {
 	nc, p := len(e.cands), &e.p
 	ta := float64(e.t[a])
 	d := float64(e.dist[a*nc+c])
 	q := e.prevInformative(a)
 	switch {
+	case q >= 0 && ta-float64(e.t[q]) > p.SilenceReports*rep && !quiet:
+		return (ta + float64(e.t[q])) / 2
 	case q >= 0 && ta-float64(e.t[q]) > p.SilenceReports*rep:
 		walk := math.Max(0, e.distM(q, a)-p.DoorM) / p.WalkSpeedMS * 1000
 		return math.Max(ta-walk, float64(e.t[q]))
@@ -628,13 +674,16 @@ func (e *engine) arrival(c, a, b int, rep float64) float64 {
 //   - The next fix q comes an ordinary interval after b: if b shows the
 //     worker already walking away, they left before b; otherwise between
 //     b and q: half-way.
-//   - Before a silence the device sat still here until just before q.
-func (e *engine) departure(c, a, b int, rep float64) float64 {
+//   - Before a silence of a device that goes quiet when still, it sat
+//     here until just before q; before lost data, half-way.
+func (e *engine) departure(c, a, b int, rep float64, quiet bool) float64 {
 	nc, p := len(e.cands), &e.p
 	tb := float64(e.t[b])
 	d := float64(e.dist[b*nc+c])
 	q := e.nextInformative(b)
 	switch {
+	case q >= 0 && float64(e.t[q])-tb > p.SilenceReports*rep && !quiet:
+		return (tb + float64(e.t[q])) / 2
 	case q >= 0 && float64(e.t[q])-tb > p.SilenceReports*rep:
 		walk := math.Max(0, e.distM(b, q)-p.DoorM) / p.WalkSpeedMS * 1000
 		return math.Max(float64(e.t[q])-walk, tb)
@@ -670,7 +719,7 @@ func (e *engine) informative(i int) bool {
 
 // makeVisit builds the visit to candidate c over fixes a..b (states), or
 // reports false when nothing in it places the worker there.
-func (e *engine) makeVisit(c, a, b int, atEnd bool, rep float64) (Visit, bool) {
+func (e *engine) makeVisit(c, a, b int, atEnd bool, rep float64, quiet bool) (Visit, bool) {
 	nc := len(e.cands)
 	// Trim fixes at the edges that do not place the worker here (the
 	// approach, cell fixes), except a fix inside the geofence right before
@@ -693,7 +742,7 @@ func (e *engine) makeVisit(c, a, b int, atEnd bool, rep float64) (Visit, bool) {
 		return Visit{}, false
 	}
 	p := &e.p
-	start, end := e.arrival(c, a, b, rep), e.departure(c, a, b, rep)
+	start, end := e.arrival(c, a, b, rep, quiet), e.departure(c, a, b, rep, quiet)
 	open := atEnd && b == e.lastInformative()
 	v := Visit{
 		DeviceID: e.device,
@@ -777,7 +826,9 @@ func (e *engine) evidence(v *Visit, c int) {
 			if e.sup[i*nc+c] > 0 {
 				ev.Inside++
 			}
-			ds = append(ds, float64(e.dist[i*nc+c]))
+			if d := float64(e.dist[i*nc+c]); !math.IsInf(d, 0) {
+				ds = append(ds, d)
+			}
 		}
 	}
 	if g := float64(t-last) / 1000; g > ev.MaxGapS {

@@ -43,6 +43,10 @@ type Params struct {
 	// still (motion-triggered) or lose GPS indoors, both signs of a visit;
 	// a worker waiting outside at a light keeps a GPS fix.
 	HeartbeatInFence float64
+	// HeartbeatChainGap: a heartbeat that follows a silence longer than
+	// this says nothing about the position (trackers heartbeat every 1-5
+	// minutes; after a silence the repeated position can be stale).
+	HeartbeatChainGap time.Duration
 	// GateM: a fix farther than this (plus its accuracy) outside the
 	// geofence itself never supports the client, whatever the distance to
 	// the centre: the configured geofence has the last word.
@@ -88,6 +92,9 @@ type Params struct {
 	// WalkingSpeedMS: a GPS speed at or above this is a walk (people walk
 	// at 1-1.6 m/s; 90 % of indoor fixes read less).
 	WalkingSpeedMS float64
+	// StillM: fixes before and after a silence closer than this mean the
+	// device did not move (indoor scatter is 10-40 m).
+	StillM float64
 	// SilenceReports: an interval longer than this many usual report
 	// intervals is a silence, not an ordinary gap between two fixes.
 	SilenceReports float64
@@ -119,6 +126,7 @@ func DefaultParams() Params {
 		RampM:               15,
 		InFenceFloor:        0,
 		HeartbeatInFence:    0.4,
+		HeartbeatChainGap:   30 * time.Minute,
 		GateM:               10,
 		PolygonSlackM:       15,
 		VehicleSpeedMS:      2.5,
@@ -131,6 +139,7 @@ func DefaultParams() Params {
 		MaxSilence:          3 * time.Hour,
 		WalkSpeedMS:         1.3,
 		WalkingSpeedMS:      0.9,
+		StillM:              50,
 		SilenceReports:      3,
 		DoorM:               10,
 		MinDuration:         60 * time.Second,
