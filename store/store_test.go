@@ -103,3 +103,42 @@ func TestDevices(t *testing.T) {
 		t.Errorf("DeviceByIdent(nope) err = %v, want ErrNotFound", err)
 	}
 }
+
+func TestReplaceVisitsKeepsIDs(t *testing.T) {
+	ctx := context.Background()
+	st := pgtest.NewStore(t)
+	org, _ := st.AddOrganisation(ctx, "o", "Europe/Moscow")
+	dev, _ := st.AddDevice(ctx, store.Device{OrgID: org, Ident: "864717003283581", Protocol: "gt06"})
+	cli, err := st.AddClient(ctx, store.Client{OrgID: org, FullName: "c", FenceKind: "circle", CenterLat: 54, CenterLon: 39, RadiusM: 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+	open := store.Visit{OrgID: org, DeviceID: dev, ClientID: cli, Start: t0, LastSeen: t0.Add(10 * time.Minute), DurationS: 600}
+	far := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := st.ReplaceVisits(ctx, dev, t0, far, []store.Visit{open}); err != nil {
+		t.Fatal(err)
+	}
+	vs, _ := st.Visits(ctx, store.VisitFilter{OrgID: org})
+	if len(vs) != 1 || !vs[0].Open() {
+		t.Fatalf("open visit not stored: %+v", vs)
+	}
+	id := vs[0].ID
+	// Late fixes move the start earlier and close the visit: same row.
+	closed := open
+	closed.Start, closed.End, closed.LastSeen, closed.DurationS = t0.Add(-2*time.Minute), t0.Add(30*time.Minute), t0.Add(30*time.Minute), 1920
+	if err := st.ReplaceVisits(ctx, dev, t0.Add(-2*time.Minute), far, []store.Visit{closed}); err != nil {
+		t.Fatal(err)
+	}
+	vs, _ = st.Visits(ctx, store.VisitFilter{OrgID: org})
+	if len(vs) != 1 || vs[0].ID != id || vs[0].Open() || vs[0].DurationS != 1920 {
+		t.Fatalf("after re-evaluation: %+v, want visit %d updated and closed", vs, id)
+	}
+	// Re-evaluation that finds no visit any more removes it.
+	if err := st.ReplaceVisits(ctx, dev, t0.Add(-time.Hour), far, nil); err != nil {
+		t.Fatal(err)
+	}
+	if vs, _ = st.Visits(ctx, store.VisitFilter{OrgID: org}); len(vs) != 0 {
+		t.Fatalf("visits left: %+v", vs)
+	}
+}

@@ -30,24 +30,50 @@ func (v Visit) Open() bool { return v.End.IsZero() }
 // ReplaceVisits makes the device's visits that overlap [from, to) exactly
 // vs, in one transaction: detection re-run over a span (late fixes, a
 // corrected geofence) replaces what it decided before, never duplicates it.
+// A new visit that continues a stored one (same client, overlapping time)
+// updates that row, so its id (and the corrections, disputes and ratings
+// that point at it) survive re-evaluation.
 func (s *Store) ReplaceVisits(ctx context.Context, deviceID int64, from, to time.Time, vs []Visit) error {
 	return pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM visits WHERE device_id = $1 AND start_time < $3
-			AND coalesce(end_time, 'infinity') > $2`, deviceID, from, to); err != nil {
+		rows, err := tx.Query(ctx, `SELECT id, client_id, start_time, coalesce(end_time, last_seen) FROM visits
+			WHERE device_id = $1 AND start_time < $3 AND coalesce(end_time, 'infinity') > $2 ORDER BY start_time FOR UPDATE`,
+			deviceID, from, to)
+		if err != nil {
+			return fmt.Errorf("store: replace visits: %w", err)
+		}
+		type old struct {
+			id, client int64
+			start, end time.Time
+			used       bool
+		}
+		olds, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (old, error) {
+			var o old
+			err := r.Scan(&o.id, &o.client, &o.start, &o.end)
+			return o, err
+		})
+		if err != nil {
 			return fmt.Errorf("store: replace visits: %w", err)
 		}
 		for _, v := range vs {
-			var end any
+			end := v.End
+			if end.IsZero() {
+				end = v.LastSeen
+			}
+			// The stored visit of the same client with the largest overlap.
+			best, bestOv := -1, time.Duration(-1)
+			for i := range olds {
+				o := &olds[i]
+				if o.used || o.client != v.ClientID {
+					continue
+				}
+				ov := earliest(o.end, end).Sub(latest(o.start, v.Start))
+				if ov >= 0 && ov > bestOv {
+					best, bestOv = i, ov
+				}
+			}
+			var endArg any
 			if !v.End.IsZero() {
-				end = v.End
-			}
-			var worker any
-			if v.WorkerID != 0 {
-				worker = v.WorkerID
-			}
-			var org any
-			if v.OrgID != 0 {
-				org = v.OrgID
+				endArg = v.End
 			}
 			ev := v.Evidence
 			if len(ev) == 0 {
@@ -57,13 +83,26 @@ func (s *Store) ReplaceVisits(ctx context.Context, deviceID int64, from, to time
 			if flags == nil {
 				flags = []string{}
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO visits (org_id, device_id, worker_id, client_id, start_time, end_time,
-				last_seen, duration_s, flags, evidence) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-				ON CONFLICT (device_id, client_id, start_time) DO UPDATE SET end_time = excluded.end_time,
-				last_seen = excluded.last_seen, duration_s = excluded.duration_s, flags = excluded.flags,
-				evidence = excluded.evidence, updated_at = now()`,
-				org, deviceID, worker, v.ClientID, v.Start, end, v.LastSeen, v.DurationS, flags, string(ev)); err != nil {
-				return fmt.Errorf("store: insert visit: %w", err)
+			if best >= 0 {
+				olds[best].used = true
+				_, err = tx.Exec(ctx, `UPDATE visits SET start_time = $2, end_time = $3, last_seen = $4, duration_s = $5,
+					flags = $6, evidence = $7, worker_id = coalesce($8, worker_id), org_id = coalesce($9, org_id), updated_at = now()
+					WHERE id = $1`, olds[best].id, v.Start, endArg, v.LastSeen, v.DurationS, flags, string(ev),
+					nullID(v.WorkerID), nullID(v.OrgID))
+			} else {
+				_, err = tx.Exec(ctx, `INSERT INTO visits (org_id, device_id, worker_id, client_id, start_time, end_time,
+					last_seen, duration_s, flags, evidence) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+					nullID(v.OrgID), deviceID, nullID(v.WorkerID), v.ClientID, v.Start, endArg, v.LastSeen, v.DurationS, flags, string(ev))
+			}
+			if err != nil {
+				return fmt.Errorf("store: store visit: %w", err)
+			}
+		}
+		for _, o := range olds {
+			if !o.used {
+				if _, err := tx.Exec(ctx, `DELETE FROM visits WHERE id = $1`, o.id); err != nil {
+					return fmt.Errorf("store: drop visit: %w", err)
+				}
 			}
 		}
 		return nil
@@ -130,4 +169,18 @@ func (s *Store) DevicesWithPositions(ctx context.Context, from, to time.Time) ([
 		return nil, fmt.Errorf("store: devices with positions: %w", err)
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[int64])
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
