@@ -194,6 +194,14 @@ func (a *App) sendMail(r *http.Request, to, subject, body string) error {
 	return a.mail(r.Context(), to, subject, body)
 }
 
+// sendMailWith sends with attachments where the server can, else without.
+func (a *App) sendMailWith(r *http.Request, to, subject, body string, att []Attachment) error {
+	if a.mailAt != nil {
+		return a.mailAt(r.Context(), to, subject, body, att)
+	}
+	return a.sendMail(r, to, subject, body)
+}
+
 func (a *App) resetForm(w http.ResponseWriter, r *http.Request) {
 	v := a.newView(r, "reset.title", "")
 	tok := r.URL.Query().Get("token")

@@ -29,6 +29,17 @@ import (
 // MailFunc sends a plain-text e-mail.
 type MailFunc func(ctx context.Context, to, subject, body string) error
 
+// Attachment is a file attached to an e-mail.
+type Attachment struct {
+	Name        string
+	ContentType string
+	Data        []byte
+}
+
+// MailAttachFunc sends a plain-text e-mail with attachments (a booking's
+// QR code, say).
+type MailAttachFunc func(ctx context.Context, to, subject, body string, att []Attachment) error
+
 // Config holds the cabinet's settings.
 type Config struct {
 	BaseURL      string        // public address, for links in e-mails (e.g. https://care.example.ru)
@@ -44,6 +55,7 @@ type Deps struct {
 	Store   *store.Store
 	Log     *slog.Logger
 	Mail    MailFunc          // nil: e-mails are logged as not sent
+	MailAtt MailAttachFunc    // nil: attachments fall back to Mail without them
 	Tracker *tracking.Tracker // live visit events; nil in tests that do not need them
 }
 
@@ -53,6 +65,7 @@ type App struct {
 	st     *store.Store
 	log    *slog.Logger
 	mail   MailFunc
+	mailAt MailAttachFunc
 	tr     *tracking.Tracker
 	cat    catalog
 	tpl    *engine
@@ -84,7 +97,7 @@ func New(cfg Config, d Deps) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, st: d.Store, log: d.Log, mail: d.Mail, tr: d.Tracker, cat: cat, tpl: tpl, assets: as,
+	a := &App{cfg: cfg, st: d.Store, log: d.Log, mail: d.Mail, mailAt: d.MailAtt, tr: d.Tracker, cat: cat, tpl: tpl, assets: as,
 		hub: newHub()}
 	a.router = a.routes()
 	return a, nil
