@@ -441,6 +441,9 @@ func (s *Server) handleFrame(c gnet.Conn, sess *session, frame []byte) int {
 		}
 		sess.device, sess.identified = d, true
 		sess.codec.SetDeviceID(id)
+		if m, ok := sess.codec.(interface{ SetModel(string) }); ok && d.Model != "" {
+			m.SetModel(d.Model)
+		}
 	}
 
 	now := time.Now()

@@ -41,6 +41,10 @@ func (c *Codec) DeviceID() string { return c.deviceID }
 // SetDeviceID identifies the device out of band.
 func (c *Codec) SetDeviceID(id string) { c.deviceID = id }
 
+// SetModel selects model-specific layouts once the server knows the
+// device's model (Traccar's model names: "LW4G-4B", "SEEWORLD", ...).
+func (c *Codec) SetModel(model string) { c.Model = model }
+
 // CRCMismatches counts frames with a standard layout whose CRC-ITU was wrong.
 // They are decoded anyway (see the package comment).
 func (c *Codec) CRCMismatches() uint64 { return c.crcBad.Load() }
