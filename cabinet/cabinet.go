@@ -72,6 +72,8 @@ type App struct {
 	assets *assets
 	router chi.Router
 	hub    *hub
+
+	onPositions func([]store.Position) // phone fixes to the visit detector (OnPhonePositions)
 }
 
 // New builds the application; templates and catalogs are checked here.
