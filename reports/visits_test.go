@@ -27,6 +27,7 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // the period.
 type fixture struct {
 	st                 *store.Store
+	dsn                string
 	org, otherOrg      int64
 	groupA, groupB     int64
 	w1, w2, w3         int64
@@ -39,9 +40,13 @@ type fixture struct {
 func seed(t *testing.T) fixture {
 	t.Helper()
 	ctx := context.Background()
-	st := pgtest.NewStore(t)
-	fx := fixture{st: st}
-	var err error
+	dsn := pgtest.NewDB(t)
+	st, err := store.Open(ctx, dsn, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	fx := fixture{st: st, dsn: dsn}
 	must := func(id int64, err error) int64 {
 		t.Helper()
 		if err != nil {
