@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/paulmach/orb"
 )
@@ -144,4 +145,23 @@ func BenchmarkIndexNear100k(b *testing.B) {
 		ix.Near(p[0], p[1], 100, func(*Geofence, float64) bool { n++; return true })
 	}
 	b.ReportMetric(float64(n)/float64(b.N), "fences/lookup")
+}
+
+func TestCandidatesFlagUnassigned(t *testing.T) {
+	a, b := circle("A", 0, 0, 50), circle("B", 400, 0, 50)
+	ix := NewIndex([]*Geofence{a, b, circle("far", 9000, 0, 50)})
+	lat, lon := ll(0, 0)
+	cands := ix.Candidates([]string{"A", "nope"}, lat, lon, 1000)
+	if len(cands) != 2 || !cands[0].Assigned || cands[1].Fence != b || cands[1].Assigned {
+		t.Fatalf("candidates %+v", cands)
+	}
+	// A visit to B is detected and flagged.
+	g := newGen(SourceTracker, 1)
+	g.walk(400, 0, 1.4, 20*time.Second)
+	g.stay(20*time.Minute, 20*time.Second, 8, true)
+	g.walk(-600, 0, 1.4, 20*time.Second)
+	vs := DetectDevice("dev", "w", g.fixes, cands, DefaultParams())
+	if len(vs) != 1 || vs[0].ClientID != "B" || !vs[0].Flags.Has(FlagUnassigned) || vs[0].Flags.Has(FlagShort) {
+		t.Fatalf("visits %+v", vs)
+	}
 }

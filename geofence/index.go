@@ -133,3 +133,29 @@ func compareStr(a, b string) int {
 	}
 	return 0
 }
+
+// Candidates returns the geofences the detector should consider for a
+// worker: the assigned clients (Assigned=true) and, when radiusM > 0, every
+// other fence within radiusM metres of (lat, lon) — e.g. the worker's
+// area — so that visits to clients outside the assignment are detected
+// and flagged (FlagUnassigned). Unknown client IDs are skipped.
+func (ix *Index) Candidates(assigned []string, lat, lon, radiusM float64) []Candidate {
+	var out []Candidate
+	seen := make(map[string]bool, len(assigned))
+	for _, id := range assigned {
+		if g := ix.byID[id]; g != nil && !seen[id] {
+			seen[id] = true
+			out = append(out, Candidate{Fence: g, Assigned: true})
+		}
+	}
+	if radiusM > 0 {
+		ix.Near(lat, lon, radiusM, func(g *Geofence, _ float64) bool {
+			if !seen[g.ClientID] {
+				seen[g.ClientID] = true
+				out = append(out, Candidate{Fence: g})
+			}
+			return true
+		})
+	}
+	return out
+}

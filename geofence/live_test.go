@@ -141,3 +141,80 @@ func checkLiveMatchesOffline(t *testing.T, byDev map[string][]Fix, candsByDev ma
 		}
 	}
 }
+
+// TestLiveEvents follows visits through the live detector: a visit starts
+// open while the worker is there and ends when they leave; a buffered
+// upload arriving afterwards shows the worker went out in the middle, and
+// the detector corrects the day: the first visit ends earlier, a second
+// one appears. Flags are raised on closed visits.
+func TestLiveEvents(t *testing.T) {
+	a := circle("A", 0, 0, 60)
+	cands := []Candidate{{Fence: a, Assigned: true}}
+	g := newGen(SourceTracker, 5)
+	g.walk(0, 0, 1.4, 20*time.Second)
+	g.stay(8*time.Minute, 20*time.Second, 8, true)
+	out := g.t
+	g.walk(300, 0, 1.4, 20*time.Second) // to the shop and back
+	g.walk(0, 0, 1.4, 20*time.Second)
+	back := g.t
+	g.stay(8*time.Minute, 20*time.Second, 8, true)
+	g.walk(-600, 0, 1.4, 20*time.Second)
+	var live, late []Fix
+	for _, f := range g.fixes {
+		if !f.Time.Before(out) && f.Time.Before(back) {
+			late = append([]Fix{f}, late...) // uploaded later, newest first
+		} else {
+			live = append(live, f)
+		}
+	}
+	d := NewDetector(DefaultParams(), func(string) (string, []Candidate, bool) { return "w1", cands, true }, 0)
+	var kinds []EventKind
+	for i, f := range append(live, late...) {
+		for _, ev := range d.Add(f) {
+			kinds = append(kinds, ev.Kind)
+			if ev.Visit.WorkerID != "w1" || ev.Visit.ClientID != "A" || ev.Visit.ID == "" {
+				t.Errorf("event %v: %+v", ev.Kind, ev.Visit)
+			}
+			if ev.Kind == VisitStarted && i < len(live) && !ev.Visit.Open {
+				t.Errorf("a visit started closed in the in-order part: %+v", ev.Visit)
+			}
+		}
+		if i == len(live)-1 {
+			if vs := d.Visits("dev"); len(vs) != 1 || vs[0].Open {
+				t.Fatalf("before the upload: %+v", vs)
+			}
+		}
+	}
+	t.Logf("events: %v", kinds)
+	for k, n := range map[EventKind]int{VisitStarted: 2, VisitEnded: 2, VisitCancelled: 0} {
+		if got := countKind(kinds, k); got != n {
+			t.Errorf("%d %v events, want %d: %v", got, k, n, kinds)
+		}
+	}
+	if countKind(kinds, VisitUpdated) == 0 { // each late fix may move a boundary
+		t.Errorf("no VisitUpdated: %v", kinds)
+	}
+	if countKind(kinds, FlagRaised) < 2 {
+		t.Errorf("want the short flag raised on both visits: %v", kinds)
+	}
+	vs := d.Visits("dev")
+	want := DetectDevice("dev", "w1", g.fixes, cands, DefaultParams())
+	if len(vs) != 2 || visitKey(vs[0]) != visitKey(want[0]) || visitKey(vs[1]) != visitKey(want[1]) {
+		t.Fatalf("final visits %+v, want %+v", vs, want)
+	}
+	// Unknown devices are ignored.
+	d2 := NewDetector(DefaultParams(), func(string) (string, []Candidate, bool) { return "", nil, false }, time.Hour)
+	if evs := d2.Add(g.fixes[0]); evs != nil {
+		t.Errorf("unknown device: %v", evs)
+	}
+}
+
+func countKind(ks []EventKind, k EventKind) int {
+	n := 0
+	for _, x := range ks {
+		if x == k {
+			n++
+		}
+	}
+	return n
+}
