@@ -213,6 +213,11 @@ func TestTwoInstancesSendOnce(t *testing.T) {
 		ids = append(ids, fx.schedule(t, store.ReportSchedule{Preset: preset}, since))
 	}
 	ids = append(ids, fx.schedule(t, store.ReportSchedule{Scope: "worker", ScopeID: fx.w1, CronSpec: "*/5 * * * *"}, since))
+	// Many small reports due together make the instances collide.
+	const extra = 24
+	for range extra {
+		fx.schedule(t, store.ReportSchedule{Scope: "worker", ScopeID: fx.w3, Format: "csv", CronSpec: "0 8 * * *"}, since)
+	}
 	other, err := store.Open(context.Background(), fx.dsn, 4)
 	if err != nil {
 		t.Fatal(err)
@@ -225,8 +230,8 @@ func TestTwoInstancesSendOnce(t *testing.T) {
 	a := fx.scheduler(srv, c, t, "a")
 	b := &reports.Scheduler{Store: other, Mailer: newMailer(t, srv), Now: c.Now, Instance: "b"}
 	var wg sync.WaitGroup
-	errs := make(chan error, 20)
-	for _, s := range []*reports.Scheduler{a, b, a, b} {
+	errs := make(chan error, 100)
+	for _, s := range []*reports.Scheduler{a, b, a, b, a, b} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -242,8 +247,8 @@ func TestTwoInstancesSendOnce(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if n := len(srv.Messages()); n != 3 {
-		t.Errorf("%d mails, want 3 (daily, weekly, five-minutely), each once", n)
+	if n := len(srv.Messages()); n != 3+extra {
+		t.Errorf("%d mails, want %d (daily, weekly, five-minutely, the small ones), each once", n, 3+extra)
 	}
 	for i, id := range ids {
 		rs := fx.runs(t, id)
