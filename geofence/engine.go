@@ -280,6 +280,9 @@ func (e *engine) support(i int) {
 	breakEven := p.CoreM + p.AccuracyShare*acc
 	gate := p.GateM + acc
 	moving := kd == kindPos && f.SpeedMS >= p.VehicleSpeedMS
+	// Walking under a clear sky: outdoors on the way somewhere, not in a
+	// flat (doorstep visits stand still).
+	walkingOut := kd == kindPos && e.sigma[i] <= p.OutdoorAccuracyM && f.SpeedMS >= p.TransitSpeedMS
 	for c, cd := range e.cands {
 		g := cd.Fence
 		// Cheap reject on the bounding box before any trigonometry.
@@ -313,6 +316,9 @@ func (e *engine) support(i int) {
 			// multipath can hold fixes out there for minutes. Weak
 			// evidence against, not a departure.
 			s = p.InFenceFloor
+		}
+		if walkingOut && s > -1 {
+			s = min(s, p.TransitSupport)
 		}
 		row[c] = float32(s)
 	}

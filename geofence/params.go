@@ -80,6 +80,10 @@ type Params struct {
 	// and moving): there a change of client costs only 2*SwitchPenalty.
 	OutdoorAccuracyM float64
 	TransitSpeedMS   float64
+	RadiusPower      float64
+	// TransitSupport caps the support of a transit fix: walking outdoors is
+	// evidence of not being inside, whatever the distance.
+	TransitSupport float64
 	// MaxSilence: a visit never spans a silence longer than this (motion
 	// triggered trackers are silent for a whole visit, at most ~1.5 h).
 	MaxSilence time.Duration
@@ -136,6 +140,7 @@ func DefaultParams() Params {
 		ClientSwitchPenalty: 10 * time.Minute,
 		OutdoorAccuracyM:    6,
 		TransitSpeedMS:      0.7,
+		TransitSupport:      0,
 		MaxSilence:          3 * time.Hour,
 		WalkSpeedMS:         1.3,
 		WalkingSpeedMS:      0.9,
