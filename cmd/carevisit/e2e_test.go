@@ -129,8 +129,8 @@ type eventLog struct {
 }
 
 func (e *eventLog) Enabled(context.Context, slog.Level) bool { return true }
-func (e *eventLog) WithAttrs([]slog.Attr) slog.Handler      { return e }
-func (e *eventLog) WithGroup(string) slog.Handler           { return e }
+func (e *eventLog) WithAttrs([]slog.Attr) slog.Handler       { return e }
+func (e *eventLog) WithGroup(string) slog.Handler            { return e }
 func (e *eventLog) Handle(_ context.Context, r slog.Record) error {
 	if r.Message != "visit start" && r.Message != "visit end" {
 		return nil
