@@ -12,7 +12,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
+
+	"carevisit/store"
 )
 
 // copyColumns are the positions columns the ingest writer fills.
@@ -22,6 +23,9 @@ var copyColumns = []string{"device_id", "fix_time", "recv_time", "lat", "lon", "
 // cmdCopyBench measures the raw COPY ceiling of the positions table: rows
 // shaped like the ones GT06 locations produce, in transactions of -batch
 // rows from -writers connections, as the ingest writers commit them.
+// -mode insert runs the ingest writer's own statement (store.InsertPositions:
+// unnest, ON CONFLICT DO NOTHING, last-position upsert) on the same rows for
+// registered devices, to separate the database's share from the server's.
 func cmdCopyBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("copybench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -33,6 +37,7 @@ func cmdCopyBench(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	firstID := fs.Int64("device-id-base", 1_000_000_000, "first device id (rows are deleted afterwards)")
 	maxTime := fs.Duration("max-time", 60*time.Second, "stop after this long")
 	keep := fs.Bool("keep", false, "keep the copied rows")
+	mode := fs.String("mode", "copy", "copy (COPY FROM) or insert (the ingest writer's INSERT, registered devices)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -44,11 +49,33 @@ func cmdCopyBench(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	ctx, cancel := context.WithTimeout(ctx, *maxTime+30*time.Second)
 	defer cancel()
-	pool, err := pgxpool.New(ctx, *dsn)
+	st, err := store.Open(ctx, *dsn, int32(*writers+1))
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
+	defer st.Close()
+	pool := st.Pool
+	if *mode != "copy" && *mode != "insert" {
+		return fmt.Errorf("copybench: -mode %q: want copy or insert", *mode)
+	}
+	ids := make([]int64, *devices)
+	for i := range ids {
+		ids[i] = *firstID + int64(i)
+	}
+	if *mode == "insert" {
+		// Real devices: the last-position upsert joins devices.
+		rows, err := pool.Query(ctx, `SELECT id FROM devices ORDER BY id LIMIT $1`, *devices)
+		if err != nil {
+			return err
+		}
+		ids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return err
+		}
+		if len(ids) < *devices {
+			return fmt.Errorf("copybench: -mode insert needs %d registered devices, found %d", *devices, len(ids))
+		}
+	}
 
 	// Fix times: device d's k-th row is base + k seconds, as from a tracker.
 	base := time.Now().Add(-3 * time.Hour).Truncate(time.Second)
@@ -65,6 +92,7 @@ func cmdCopyBench(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		go func() {
 			defer wg.Done()
 			buf := make([][]any, 0, *batch)
+			var pb store.PositionBatch
 			for time.Now().Before(deadline) {
 				start := next.Add(int64(*batch)) - int64(*batch)
 				if start >= int64(*rows) {
@@ -72,14 +100,27 @@ func cmdCopyBench(ctx context.Context, args []string, stdout, stderr io.Writer) 
 				}
 				end := min(start+int64(*batch), int64(*rows))
 				buf = buf[:0]
+				pb.Reset()
 				for i := start; i < end; i++ {
-					dev := *firstID + i%int64(*devices)
+					dev := ids[i%int64(*devices)]
 					fix := base.Add(time.Duration(i/int64(*devices)) * time.Second)
 					lat := 54.6 + float64(i%1000)*1e-5
+					if *mode == "insert" {
+						pb.Add(&store.Position{DeviceID: dev, FixTime: fix, RecvTime: recv, Lat: lat, Lon: 39.7,
+							Valid: true, AccuracyM: store.NaN32, SpeedKmh: 5, Course: 90, AltitudeM: store.NaN32,
+							Sats: 9, HDOP: store.NaN32, Battery: -1, Source: "tracker", Attributes: attrs})
+						continue
+					}
 					buf = append(buf, []any{dev, fix, recv, lat, 39.7, true, false, nil, float32(5), float32(90),
 						nil, int16(9), nil, nil, nil, "tracker", attrs})
 				}
-				n, err := pool.CopyFrom(ctx, pgx.Identifier{"positions"}, copyColumns, pgx.CopyFromRows(buf))
+				var n int64
+				var err error
+				if *mode == "insert" {
+					n, err = st.InsertPositions(ctx, &pb)
+				} else {
+					n, err = pool.CopyFrom(ctx, pgx.Identifier{"positions"}, copyColumns, pgx.CopyFromRows(buf))
+				}
 				if err != nil {
 					errc <- err
 					return
@@ -95,13 +136,14 @@ func cmdCopyBench(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return fmt.Errorf("copybench: %w", err)
 	}
 	n := copied.Load()
-	fmt.Fprintf(stdout, "copied %d rows in %.2fs: %.0f rows/s (batch %d, writers %d)\n", n, elapsed.Seconds(),
+	fmt.Fprintf(stdout, "%s: %d rows in %.2fs: %.0f rows/s (batch %d, writers %d)\n", *mode, n, elapsed.Seconds(),
 		float64(n)/elapsed.Seconds(), *batch, *writers)
-	fmt.Fprintf(stdout, "RESULT rows=%d seconds=%.3f rows_per_s=%.0f batch=%d writers=%d\n", n, elapsed.Seconds(),
-		float64(n)/elapsed.Seconds(), *batch, *writers)
+	fmt.Fprintf(stdout, "RESULT mode=%s rows=%d seconds=%.3f rows_per_s=%.0f batch=%d writers=%d\n", *mode, n,
+		elapsed.Seconds(), float64(n)/elapsed.Seconds(), *batch, *writers)
 	if !*keep {
-		if _, err := pool.Exec(ctx, `DELETE FROM positions WHERE device_id >= $1 AND device_id < $2`,
-			*firstID, *firstID+int64(*devices)); err != nil {
+		last := base.Add(time.Duration(int64(*rows)/int64(*devices)+1) * time.Second)
+		if _, err := pool.Exec(ctx, `DELETE FROM positions WHERE device_id = ANY($1) AND fix_time >= $2 AND fix_time <= $3`,
+			ids, base, last); err != nil {
 			return fmt.Errorf("copybench: cleaning up: %w", err)
 		}
 	}

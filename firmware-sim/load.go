@@ -64,7 +64,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&c.server, "server", "127.0.0.1:5023", "server address (loopback only)")
 	base := fs.String("imei-base", "359710040000000", "IMEI of device 0; device i has base+i")
 	ips := fs.String("source-ips", "127.0.0.1", "loopback source addresses: a range a-b or a comma list")
-	fs.IntVar(&c.dials, "dials", 64, "concurrent connection attempts")
+	fs.IntVar(&c.dials, "dials", 64, "concurrent connection attempts (connect and login)")
 	fs.DurationVar(&c.connectWait, "connect-timeout", 60*time.Second, "longest time for all devices to connect and log in")
 	fs.DurationVar(&c.drain, "drain", 5*time.Second, "wait this long for outstanding acks after sending stops")
 	fs.DurationVar(&c.fixLead, "fix-lead", 2*time.Hour, "fix times start this far in the past, one second apart per device")
@@ -291,8 +291,10 @@ func (l *loader) device(ctx context.Context, i int, sem chan struct{}, ready *sy
 		}
 		d := net.Dialer{Timeout: 10 * time.Second,
 			LocalAddr: &net.TCPAddr{IP: c.sourceIPs[i%len(c.sourceIPs)]}}
+		// The slot covers the login too: a server registering unknown
+		// devices answers logins slowly, and piling them up only times out.
+		defer func() { <-sem }()
 		conn, err = d.DialContext(ctx, "tcp", c.server)
-		<-sem
 		if err != nil {
 			if l.connFail.Add(1) <= 3 {
 				fmt.Fprintf(os.Stderr, "connect: %v\n", err)
