@@ -74,6 +74,7 @@ type App struct {
 	hub    *hub
 
 	onPositions func([]store.Position) // phone fixes to the visit detector (OnPhonePositions)
+	cit         citizenState           // citizen cabinet: data key, single sign-on (citizen.go)
 }
 
 // New builds the application; templates and catalogs are checked here.
