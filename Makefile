@@ -5,7 +5,7 @@ BIN := bin
 VAR := $(CURDIR)/var
 PG := scripts/pgctl.sh
 
-.PHONY: all build run stop test vet fuzz bench bench-ingest deps-pg clean
+.PHONY: all build run stop test vet fuzz bench bench-ingest deps-pg deps-browser clean
 
 all: build
 
@@ -25,6 +25,17 @@ deps-pg:
 		fi; \
 	fi
 
+# Chromium for the browser tests (Debian's package; tests fail without it).
+deps-browser:
+	@if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null && [ -z "$$CAREVISIT_CHROMIUM" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing Chromium for the browser tests (apt-get install chromium)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "Chromium missing for the browser tests: run 'sudo apt-get install chromium'" >&2; exit 1; \
+		fi; \
+	fi
+
 # The demo: a local durable cluster under ./var (reused next time), the
 # server, and simulated trackers moving around the demo clients.
 run: deps-pg build
@@ -40,7 +51,7 @@ stop:
 
 # One throwaway cluster for the whole run; every test package gets fresh
 # databases on it.
-test: deps-pg
+test: deps-pg deps-browser
 	bash scripts/test.sh
 
 vet:
