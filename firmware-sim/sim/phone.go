@@ -83,7 +83,7 @@ func (d *Device) runPhone(ctx context.Context) error {
 			case <-tm.C:
 			}
 		}
-		if t := clk.Now(); reporting && !t.Before(nextReport) {
+		if t := clk.Now(); reporting && !t.Before(nextReport) && (d.cfg.Until.IsZero() || nextReport.Before(d.cfg.Until)) {
 			m, st := d.report(nextReport)
 			m.Archive = len(out.items) > 0 // queued behind older fixes: sent late
 			if out.push(m) {

@@ -93,9 +93,6 @@ func (d *Device) runStream(ctx context.Context) error {
 		if reporting && !d.cfg.Until.IsZero() && !clk.Now().Before(d.cfg.Until) {
 			reporting = false
 		}
-		if !reporting && len(s.out.items) == 0 && len(s.fly) == 0 {
-			return nil
-		}
 		if !s.dialing && s.conn == nil && !s.redialAt.IsZero() && !now.Before(s.redialAt) {
 			s.dial(ctx)
 		}
@@ -104,6 +101,9 @@ func (d *Device) runStream(ctx context.Context) error {
 		}
 		if s.online {
 			s.flush()
+		}
+		if !reporting && len(s.out.items) == 0 && len(s.fly) == 0 {
+			return nil
 		}
 		// Sleep until the next thing to do.
 		wait := time.Hour
@@ -135,7 +135,7 @@ func (d *Device) runStream(ctx context.Context) error {
 			continue
 		}
 		t := clk.Now()
-		if !t.Before(nextReport) {
+		if !t.Before(nextReport) && (d.cfg.Until.IsZero() || nextReport.Before(d.cfg.Until)) {
 			m, st := d.report(nextReport)
 			moving = st.Moving
 			if !s.online && s.wasUp {
