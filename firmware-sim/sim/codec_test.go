@@ -98,6 +98,7 @@ func (s *codecServer) serve(t *testing.T, c net.Conn, codec protocol.Codec) {
 // decoders: every fix arrives once, keep-alives go out (and the watch's LK
 // is answered), and an SOS arrives as an alarm.
 func TestStreamProtocols(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		proto string
 		codec func() protocol.Codec
@@ -106,6 +107,7 @@ func TestStreamProtocols(t *testing.T) {
 		{ProtoWatch, func() protocol.Codec { return watch.New() }},
 	} {
 		t.Run(tc.proto, func(t *testing.T) {
+			t.Parallel()
 			srv := newCodecServer(t, tc.codec)
 			d, _ := testDevice(t, tc.proto, srv.ln.Addr().String(), 40*time.Minute)
 			d.SOS()
@@ -138,6 +140,7 @@ func TestStreamProtocols(t *testing.T) {
 // while (503); the phone keeps its fixes and sends each one until a 200,
 // oldest first, with its accuracy.
 func TestPhoneRetriesUntilStored(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	got := map[string]int{}
 	var order []string

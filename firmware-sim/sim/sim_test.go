@@ -306,6 +306,7 @@ func runDevice(t *testing.T, d *Device) {
 // TestGT06LoginThenDataExactlyOnce: the device waits for the login ack and
 // every position arrives once, acknowledged.
 func TestGT06LoginThenDataExactlyOnce(t *testing.T) {
+	t.Parallel()
 	srv := newGT06Server(t)
 	srv.loginDelay = 100 * time.Millisecond
 	d, _ := testDevice(t, ProtoGT06, srv.ln.Addr().String(), 30*time.Minute)
@@ -334,6 +335,7 @@ func TestGT06LoginThenDataExactlyOnce(t *testing.T) {
 // backoff and uploads the buffered positions with the re-upload flag; every
 // position is processed exactly once.
 func TestGT06DisconnectBuffersAndUploadsLate(t *testing.T) {
+	t.Parallel()
 	srv := newGT06Server(t)
 	srv.cutAfter = 10
 	srv.downFor = 500 * time.Millisecond // 5 simulated minutes at 600x: ~20 fixes

@@ -61,7 +61,7 @@ type stream struct {
 	conn     net.Conn
 	gen      int
 	online   bool // hello acknowledged (or none needed)
-	wasUp    bool // online at least once: what is recorded now goes out late
+	outage   bool // a connect failed or the connection dropped: fixes recorded now go out late
 	helloKey uint32
 	helloAt  time.Time
 	fails    int
@@ -138,7 +138,7 @@ func (d *Device) runStream(ctx context.Context) error {
 		if !t.Before(nextReport) && (d.cfg.Until.IsZero() || nextReport.Before(d.cfg.Until)) {
 			m, st := d.report(nextReport)
 			moving = st.Moving
-			if !s.online && s.wasUp {
+			if !s.online && s.outage {
 				m.Archive = true // recorded during an outage: uploaded late
 			}
 			if s.out.push(m) {
@@ -188,6 +188,7 @@ func (s *stream) dialed(r dialResult) {
 		}
 		s.redialAt = time.Now().Add(d.backoff(s.fails))
 		s.fails++
+		s.outage = true
 		return
 	}
 	s.conn, s.redialAt = r.conn, time.Time{}
@@ -208,7 +209,7 @@ func (s *stream) dialed(r dialResult) {
 
 // up marks the connection usable for data.
 func (s *stream) up() {
-	s.online, s.wasUp, s.fails = true, true, 0
+	s.online, s.outage, s.fails = true, false, 0
 	if n := len(s.out.items); n > 0 {
 		s.d.cfg.Log.Info("uploading buffered positions", "device", s.d.cfg.Ident, "count", n)
 	}
@@ -364,7 +365,7 @@ func (s *stream) drop(reason string) {
 	}
 	d := s.d
 	s.conn.Close()
-	s.conn, s.online = nil, false
+	s.conn, s.online, s.outage = nil, false, true
 	s.gen++ // ignore what the old reader still reports
 	var back []protocol.Message
 	for _, f := range s.fly {
