@@ -486,3 +486,11 @@ func (s *Store) RelativesGranted(ctx context.Context, grantedBy int64) ([]Relati
 		return x, err
 	})
 }
+
+// EnsureCitizenProfile creates an empty profile for a citizen who has none
+// (an account made by staff or a first single sign-on), to be completed.
+func (s *Store) EnsureCitizenProfile(ctx context.Context, userID int64) error {
+	_, err := s.Pool.Exec(ctx, `INSERT INTO citizen_profiles (user_id) SELECT id FROM users WHERE id = $1 AND role = 'citizen'
+		ON CONFLICT DO NOTHING`, userID)
+	return err
+}
