@@ -21,6 +21,7 @@ type labels struct {
 	minutes                                string
 	flags                                  map[string]string
 	dateFmt, timeFmt, dateTimeFmt          string // Excel number formats
+	chartDayFmt                            string // short dates under the per-day bars
 	goDate                                 string // Go layout for dates in text
 	csvComma                               rune
 	mailSubject, mailBody                  string
@@ -47,7 +48,7 @@ func labelsFor(lang string) labels {
 			minutes:        "min",
 			flags: map[string]string{"short": "short", "unassigned": "client not assigned",
 				"low_evidence": "little evidence", "open": "in progress", "disputed": "disputed"},
-			dateFmt: "yyyy-mm-dd", timeFmt: "hh:mm", dateTimeFmt: "yyyy-mm-dd hh:mm",
+			dateFmt: "yyyy-mm-dd", timeFmt: "hh:mm", dateTimeFmt: "yyyy-mm-dd hh:mm", chartDayFmt: "mm-dd",
 			goDate:      "2006-01-02",
 			csvComma:    ',',
 			mailSubject: "Visits report",
@@ -73,7 +74,7 @@ func labelsFor(lang string) labels {
 		minutes:        "мин",
 		flags: map[string]string{"short": "короткий", "unassigned": "клиент не закреплён",
 			"low_evidence": "мало данных", "open": "не завершён", "disputed": "оспорен"},
-		dateFmt: "dd.mm.yyyy", timeFmt: "hh:mm", dateTimeFmt: "dd.mm.yyyy hh:mm",
+		dateFmt: "dd.mm.yyyy", timeFmt: "hh:mm", dateTimeFmt: "dd.mm.yyyy hh:mm", chartDayFmt: "dd.mm",
 		goDate:      "02.01.2006",
 		csvComma:    ';', // Excel with Russian regional settings splits CSV on semicolons
 		mailSubject: "Отчёт о посещениях",

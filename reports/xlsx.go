@@ -426,6 +426,8 @@ func (s *xlsxSink) writeCharts(aggs []*workerAgg) error {
 	rng := func(col string, n int) string { return fmt.Sprintf("%s$%s$2:$%s$%d", q, col, col, n+1) }
 	noLegend := excelize.ChartLegend{Position: "none"}
 	one := false // a single series: one colour, not one per bar
+	zero := 0.0  // value axes start at zero: bars compare by length
+	values := excelize.ChartAxis{Minimum: &zero, MajorGridLines: true}
 	title := func(s string) excelize.ChartTitle {
 		return excelize.ChartTitle{Paragraph: []excelize.RichTextRun{{Text: s}}}
 	}
@@ -434,16 +436,16 @@ func (s *xlsxSink) writeCharts(aggs []*workerAgg) error {
 		chart *excelize.Chart
 	}{
 		{"J2", &excelize.Chart{Type: excelize.Col, Title: title(t.chartVisitsPerDay), Legend: noLegend, VaryColors: &one,
-			Series:    []excelize.ChartSeries{{Name: q + "$B$1", Categories: rng("A", len(s.perDay)), Values: rng("B", len(s.perDay))}},
-			XAxis:     excelize.ChartAxis{NumFmt: excelize.ChartNumFmt{CustomNumFmt: t.dateFmt}},
+			Series: []excelize.ChartSeries{{Name: q + "$B$1", Categories: rng("A", len(s.perDay)), Values: rng("B", len(s.perDay))}},
+			XAxis:  excelize.ChartAxis{NumFmt: excelize.ChartNumFmt{CustomNumFmt: t.chartDayFmt}}, YAxis: values,
 			Dimension: excelize.ChartDimension{Width: 720, Height: 300}}},
 		{"J19", &excelize.Chart{Type: excelize.Bar, Title: title(t.chartHoursPerWorker), Legend: noLegend, VaryColors: &one,
-			Series:    []excelize.ChartSeries{{Name: q + "$H$1", Categories: rng("G", len(top)), Values: rng("H", len(top))}},
-			XAxis:     excelize.ChartAxis{ReverseOrder: true},
+			Series: []excelize.ChartSeries{{Name: q + "$H$1", Categories: rng("G", len(top)), Values: rng("H", len(top))}},
+			XAxis:  excelize.ChartAxis{ReverseOrder: true}, YAxis: values,
 			Dimension: excelize.ChartDimension{Width: 720, Height: uint(120 + 18*len(top))}}},
 		{"V2", &excelize.Chart{Type: excelize.Col, Title: title(t.chartDurations), Legend: noLegend, VaryColors: &one,
 			Series: []excelize.ChartSeries{{Name: q + "$E$1", Categories: rng("D", len(s.buckets)),
-				Values: rng("E", len(s.buckets))}},
+				Values: rng("E", len(s.buckets))}}, YAxis: values,
 			Dimension: excelize.ChartDimension{Width: 480, Height: 300}}},
 	}
 	for _, c := range charts {
@@ -451,7 +453,14 @@ func (s *xlsxSink) writeCharts(aggs []*workerAgg) error {
 			return err
 		}
 	}
-	return nil
+	// Printed, the sheet is one landscape page rather than charts cut in
+	// strips across a dozen.
+	landscape, one1 := "landscape", 1
+	fit := true
+	if err := f.SetSheetProps(sh, &excelize.SheetPropsOptions{FitToPage: &fit}); err != nil {
+		return err
+	}
+	return f.SetPageLayout(sh, &excelize.PageLayoutOptions{Orientation: &landscape, FitToWidth: &one1, FitToHeight: &one1})
 }
 
 func (s *xlsxSink) writeCover() error {
