@@ -16,7 +16,7 @@
 #
 # Knobs (environment): BENCH_DIR (default var/bench-ingest), BENCH_DURATION
 # (sending time per load phase, default 30s), BENCH_GT06_PORT (25023),
-# BENCH_HTTP_PORT (28080), BENCH_SKIP_TUNED=1.
+# BENCH_HTTP_PORT (28080), BENCH_SKIP_TUNED=1, BENCH_NO_BUILD=1 (use bin/ as is).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -71,6 +71,8 @@ metric_ms() { # metric_ms NAME: a seconds sample in milliseconds, as an integer
 
 rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$server_pid/status"; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# pg_ticks: CPU ticks of every PostgreSQL process (backends live as long as the server's pool).
+pg_ticks() { cat /proc/[0-9]*/stat 2>/dev/null | awk '$2 == "(postgres)" { t += $14 + $15 } END { print t + 0 }'; }
 
 starts=0
 start_server() { # start_server [extra serve flags]
@@ -106,14 +108,17 @@ run_load() {
 	out="$WORK/load-$name.txt"
 	p0=$(metric carevisit_ingest_positions_persisted_total)
 	c0=$(cpu_ticks "$server_pid")
-	local b0 n0 cs0
+	local b0 n0 cs0 g0
+	g0=$(pg_ticks)
 	b0=$(metric carevisit_ingest_batch_size_sum)
 	n0=$(metric carevisit_ingest_batch_size_count)
 	cs0=$(metric_ms carevisit_ingest_commit_seconds_sum)
 	t0=$(date +%s.%N)
 	log "load $name: firmware-sim load $*"
-	"$FS" load -server "$GT06" -source-ips "$SRC_IPS" -duration "$DUR" "$@" >"$out" 2>&1 || true
-	local p1 c1 t1
+	local TIMEFORMAT='%U %S %R'
+	{ time "$FS" load -server "$GT06" -source-ips "$SRC_IPS" -duration "$DUR" "$@" >"$out" 2>&1 || true; } 2>"$WORK/time-$name"
+	local p1 c1 t1 g1
+	g1=$(pg_ticks)
 	p1=$(metric carevisit_ingest_positions_persisted_total)
 	c1=$(cpu_ticks "$server_pid")
 	t1=$(date +%s.%N)
@@ -126,11 +131,16 @@ run_load() {
 	res=$(grep '^RESULT' "$out" || echo "RESULT none")
 	secs=$(awk -v d="$DUR" 'BEGIN { sub(/s$/, "", d); print d }')
 	persisted=$(( (p1 - p0) ))
-	printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s%% | %s | %s |\n' "$name" \
+	local hz wall
+	hz=$(getconf CLK_TCK)
+	wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+	printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s%% | %s%% | %s%% | %s | %s |\n' "$name" \
 		"$(kv "$res" connected)" "$(kv "$res" sent_per_s)" "$(kv "$res" acked_per_s)" \
 		"$(awk -v p="$persisted" -v s="$secs" 'BEGIN { printf "%.0f", p / s }')" \
 		"$(kv "$res" p50_ms)" "$(kv "$res" p99_ms)" "$(kv "$res" max_ms)" \
-		"$(awk -v c="$((c1 - c0))" -v w="$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.0f", 100 * c / hz / w }')" \
+		"$(awk -v c="$((c1 - c0))" -v w="$wall" -v hz="$hz" 'BEGIN { printf "%.0f", 100 * c / hz / w }')" \
+		"$(awk -v c="$((g1 - g0))" -v w="$wall" -v hz="$hz" 'BEGIN { printf "%.0f", 100 * c / hz / w }')" \
+		"$(awk '{ printf "%.0f", 100 * ($1 + $2) / $3 }' "$WORK/time-$name")" \
 		"$(awk -v b="$((b1 - b0))" -v n="$((n1 - n0))" 'BEGIN { if (n > 0) printf "%.0f", b / n }')" \
 		"$(awk -v c="$((cs1 - cs0))" -v n="$((n1 - n0))" 'BEGIN { if (n > 0) printf "%.1f", c / n }')" \
 		>>"$WORK/rows.md"
@@ -144,9 +154,13 @@ main() {
 	mkdir -p "$WORK"
 	if [ -d "$WORK/pg" ]; then bash "$PG" stop "$WORK/pg" || true; fi
 	rm -rf "$WORK"/*
-	log "building"
-	go build -o "$CV" ./cmd/carevisit
-	go build -o "$FS" ./firmware-sim
+	if [ "${BENCH_NO_BUILD:-0}" = 1 ]; then
+		log "using the binaries in bin/ (BENCH_NO_BUILD=1)"
+	else
+		log "building"
+		go build -o "$CV" ./cmd/carevisit
+		go build -o "$FS" ./firmware-sim
+	fi
 
 	log "starting a throwaway DURABLE PostgreSQL in $WORK/pg"
 	DATABASE_URL=$(bash "$PG" start "$WORK/pg" durable)
@@ -225,10 +239,11 @@ main() {
 		echo
 		echo "Idle-ish connections: server VmRSS $rss0 KiB before, $rss1 KiB with $conns connections: **$per_conn_total KiB per connection with every fixed cost included** (RSS / connections); the difference is $per_conn KiB per connection (understated: freed start-up heap is reused)."
 		echo
-		echo "| phase | connected | sent/s | acked/s | persisted/s | ack p50 ms | ack p99 ms | ack max ms | server CPU (one core = 100%) | rows per commit | ms per commit |"
-		echo "|---|---|---|---|---|---|---|---|---|---|---|"
+		echo "| phase | connected | sent/s | acked/s | persisted/s | ack p50 ms | ack p99 ms | ack max ms | CPU server | CPU postgres | CPU load client | rows per commit | ms per commit |"
+		echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 		cat "$WORK/rows.md"
 		echo
+		echo "CPU: share of one core over the phase (connect, send, drain); the machine has $(nproc) cores in all."
 		echo "Max rate: $max_persisted positions/s persisted = $(awk -v a="$max_persisted" -v b="$copy_ceiling" 'BEGIN { printf "%.0f", 100 * a / b }')% of the COPY ceiling ($copy_ceiling rows/s)."
 		echo
 		echo "Whole run: $((SECONDS - t_start)) s. Logs: $WORK."

@@ -106,7 +106,7 @@ func (c *Config) defaults() {
 type Stats struct {
 	Generated       int64 // fixes produced
 	Sent            int64 // position frames written, resends included
-	Resent          int64 // position frames written again after a lost connection or ack
+	Resent          int64 // positions sent but unacknowledged when the connection dropped (sent again, late)
 	Late            int64 // positions uploaded late (archive / re-upload flag set)
 	Acked           int64 // positions acknowledged by the server
 	Delivered       int64 // positions written on protocols without acks (H02, watch UD)
@@ -115,7 +115,7 @@ type Stats struct {
 	KeepAlives      int64
 	KeepAliveAcks   int64
 	Alarms          int64
-	Connects        int64
+	Connects        int64 // TCP connections made (phones: first stored ping and each recovery)
 	ConnectFailures int64
 	Disconnects     int64
 }

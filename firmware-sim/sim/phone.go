@@ -26,6 +26,7 @@ func (d *Device) runPhone(ctx context.Context) error {
 	var retryAt time.Time
 	fails := 0
 	failing := false
+	announced := false // the first stored ping is logged as "connected"
 	reporting := true
 	for {
 		if reporting && !d.cfg.Until.IsZero() && !clk.Now().Before(d.cfg.Until) {
@@ -51,9 +52,10 @@ func (d *Device) runPhone(ctx context.Context) error {
 					fails++
 					break
 				}
-				if failing {
+				if failing || !announced {
 					d.cfg.Log.Info("connected", "device", d.cfg.Ident, "protocol", ProtoOsmAnd, "buffered", len(out.items))
-					failing = false
+					failing, announced = false, true
+					d.count(func(s *Stats) { s.Connects++ })
 				}
 				fails = 0
 				out.pop()
