@@ -38,12 +38,12 @@ func TestLiveEvents(t *testing.T) {
 	}
 	var snap struct {
 		Workers []struct {
-			ID       int64   `json:"id"`
-			Name     string  `json:"name"`
-			Lat      float64 `json:"lat"`
-			State    string  `json:"state"`
-			Label    string  `json:"label"`
-			Battery  int     `json:"battery"`
+			ID      int64   `json:"id"`
+			Name    string  `json:"name"`
+			Lat     float64 `json:"lat"`
+			State   string  `json:"state"`
+			Label   string  `json:"label"`
+			Battery int     `json:"battery"`
 		} `json:"workers"`
 	}
 	if err := json.Unmarshal([]byte(data), &snap); err != nil {

@@ -40,7 +40,9 @@ func newAppEnv(t *testing.T) (*env, *cabinet.App) {
 var moscow, _ = time.LoadLocation("Europe/Moscow")
 
 // msk is a Moscow wall-clock time.
-func msk(y int, m time.Month, d, hh, mm int) time.Time { return time.Date(y, m, d, hh, mm, 0, 0, moscow) }
+func msk(y int, m time.Month, d, hh, mm int) time.Time {
+	return time.Date(y, m, d, hh, mm, 0, 0, moscow)
+}
 
 type seeded struct {
 	dev, worker int64
