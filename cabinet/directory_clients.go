@@ -136,11 +136,11 @@ func dirParsePolygon(s string) ([][2]float64, string) {
 			}
 		}
 	}
-	if math.Abs(area)/2 < 4 {
-		return nil, "dir.err.polygon_flat"
-	}
 	if dirSelfIntersects(xy) {
 		return nil, "dir.err.polygon_crossing"
+	}
+	if math.Abs(area)/2 < 4 {
+		return nil, "dir.err.polygon_flat"
 	}
 	return append(pts, pts[0]), ""
 }
