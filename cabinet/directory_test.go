@@ -542,19 +542,23 @@ func TestDirectoryMissedVisitsShown(t *testing.T) {
 	a := dirOrg(t, e.st, e.org, "М", "864717003283581")
 	msk, _ := time.LoadLocation("Europe/Moscow")
 	now := time.Now().In(msk)
-	// A Monday window a few days back, plan made before it.
-	mon := time.Date(now.Year(), now.Month(), now.Day(), 10, 0, 0, 0, msk)
-	for mon.Weekday() != time.Monday || !mon.Add(75*time.Minute).Before(now) {
-		mon = mon.AddDate(0, 0, -1)
+	// The plan's window: the hour that began three hours ago (Moscow time).
+	start := now.Add(-3 * time.Hour).Truncate(time.Hour)
+	wd := int(start.Weekday())
+	if wd == 0 {
+		wd = 7
 	}
-	e.st.Pool.Exec(ctx, `UPDATE planned_visits SET created_at = $1`, mon.AddDate(0, 0, -1))
+	if _, err := e.st.Pool.Exec(ctx, `UPDATE planned_visits SET weekday = $1, start_min = $2, end_min = $2 + 60, created_at = $3`,
+		wd, start.Hour()*60, start.AddDate(0, 0, -1)); err != nil {
+		t.Fatal(err)
+	}
 	n, err := e.st.DetectMissed(ctx, now)
 	if err != nil || n != 1 {
 		t.Fatalf("DetectMissed = %d, %v; want 1", n, err)
 	}
 	c := e.dirLogin(e.org, "admin@example.ru", store.RoleAdmin)
 	for _, p := range []string{"/staff/clients/" + itoa(a.client), "/staff/workers/" + itoa(a.worker)} {
-		if r := c.get(p); !strings.Contains(r.Body, `id="missed"`) || !strings.Contains(r.Body, mon.Format("02.01.2006 15:04")) {
+		if r := c.get(p); !strings.Contains(r.Body, `id="missed"`) || !strings.Contains(r.Body, start.Format("02.01.2006 15:04")) {
 			t.Errorf("%s does not show the missed window", p)
 		}
 	}
