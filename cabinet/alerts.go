@@ -20,7 +20,7 @@ func init() {
 		r.Get("/alerts", a.alertList)
 		r.With(a.requireWrite).Post("/alerts/seen", a.alertSeen)
 	})
-	addNav(&staffNavItems, navItem{Key: "alerts", Href: "/staff/alerts", Label: "nav.alerts", Order: 15})
+	addNav(&staffNavItems, navItem{Key: "alerts", Href: "/staff/alerts", Label: "nav.alerts", Order: 15, Count: unseenAlertCount})
 }
 
 const alertPageSize = 50
@@ -344,4 +344,18 @@ func alertMail(v *view, baseURL, orgName string, alerts []store.Alert) (subject,
 	b.WriteString(v.T("alerts.mail.link", strings.TrimRight(baseURL, "/")+"/staff/alerts"))
 	b.WriteString("\n")
 	return subject, b.String()
+}
+
+// unseenAlertCount is the menu badge: unseen alerts in the user's scope.
+func unseenAlertCount(a *App, r *http.Request) int {
+	u := userOf(r)
+	if u == nil || u.Role != store.RoleAdmin && u.Role != store.RoleSupervisor && u.Role != store.RoleAuditor {
+		return 0
+	}
+	n, err := a.st.UnseenAlerts(r.Context(), a.scope(r))
+	if err != nil {
+		a.log.Warn("unseen alerts", "user", u.ID, "err", err)
+		return 0
+	}
+	return n
 }

@@ -3,6 +3,7 @@ package cabinet_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -125,6 +126,9 @@ func TestAlertsRaisedOnceAndMailed(t *testing.T) {
 	if !strings.Contains(r.Body, `id="alert-table"`) || !strings.Contains(r.Body, "новых: 8") || !strings.Contains(r.Body, "нет данных с 11.03.2026 09:00") {
 		t.Fatalf("alerts page:\n%s", r.Body)
 	}
+	if r := admin.get("/staff/"); !strings.Contains(r.Body, `id="nav-count-alerts">8</span>`) {
+		t.Error("no unseen-alert badge in the menu")
+	}
 	if r := admin.get("/staff/alerts?kind=sos"); strings.Count(r.Body, `class="unseen kind-sos"`) != 2 || strings.Contains(r.Body, "kind-offline") {
 		t.Error("kind filter")
 	}
@@ -142,7 +146,7 @@ func TestAlertsRaisedOnceAndMailed(t *testing.T) {
 		t.Errorf("auditor marks seen: %d", r.Code)
 	}
 	admin.post("/staff/alerts/seen", url.Values{"all": {"1"}})
-	if r := admin.get("/staff/alerts"); strings.Contains(r.Body, "новых:") {
+	if r := admin.get("/staff/alerts"); strings.Contains(r.Body, "новых:") || strings.Contains(r.Body, "nav-count-alerts") {
 		t.Error("all marked seen, the count remains")
 	}
 }
@@ -165,5 +169,59 @@ func TestOfflineSince(t *testing.T) {
 		if _, got := store.OfflineSince(c.now, c.last, moscow); got != c.want {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
+	}
+}
+
+// A new alert reaches open live streams of its organisation at once.
+func TestLiveStreamsAlerts(t *testing.T) {
+	e, app := newAppEnv(t)
+	w := e.worker(e.org, "Петрова Мария", "860000000000001")
+	now := time.Now()
+	e.positions(pos(w.dev, now.Add(-time.Minute), 55.75, 37.61))
+	c := e.loginAs(e.org, "admin@example.ru", store.RoleAdmin)
+	org2, _ := e.st.AddOrganisation(context.Background(), "ЦСО Южный", "Europe/Moscow")
+	other := e.loginAs(org2, "south@example.ru", store.RoleAdmin)
+
+	got := make(chan string, 4)
+	for _, cl := range []*client{c, other} {
+		go func(cl *client) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/staff/live/events", nil)
+			res, err := cl.hc.Do(req)
+			if err != nil {
+				got <- "error " + err.Error()
+				return
+			}
+			defer res.Body.Close()
+			var buf []byte
+			chunk := make([]byte, 4096)
+			for {
+				n, err := res.Body.Read(chunk)
+				buf = append(buf, chunk[:n]...)
+				if i := strings.Index(string(buf), "event: alert"); i >= 0 {
+					got <- string(buf[i:])
+					return
+				}
+				if err != nil {
+					got <- "none"
+					return
+				}
+			}
+		}(cl)
+	}
+	time.Sleep(500 * time.Millisecond) // both streams subscribed
+	p := pos(w.dev, now, 55.75, 37.61)
+	p.Alarm = "sos"
+	e.positions(p)
+	if _, err := app.CheckAlerts(context.Background(), now.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	a, b := <-got, <-got
+	if strings.HasPrefix(b, "event: alert") {
+		a, b = b, a
+	}
+	if !strings.Contains(a, `"alert_kind":"sos"`) || b != "none" {
+		t.Errorf("streams: own %q, other organisation %q", a, b)
 	}
 }

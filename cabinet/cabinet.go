@@ -231,6 +231,7 @@ func (a *App) newView(r *http.Request, title, nav string) *view {
 	if c, err := r.Cookie("flash"); err == nil {
 		v.Flash = v.T(c.Value)
 	}
+	v.navCount = func(it navItem) int { return it.Count(a, r) }
 	return v
 }
 

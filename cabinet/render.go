@@ -161,8 +161,9 @@ type view struct {
 	Query  string
 	Tiles  string // map tile URL template, "" = no tiles
 
-	cat catalog
-	loc *time.Location
+	cat      catalog
+	loc      *time.Location
+	navCount func(navItem) int // badge numbers of menu entries; nil outside requests
 }
 
 // T translates.
@@ -251,6 +252,17 @@ func (e *engine) render(w http.ResponseWriter, status int, page string, v *view)
 type navItem struct {
 	Key, Href, Label string
 	Order            int
+	// Count, if set, is a number shown as a badge (e.g. unseen alerts);
+	// it runs once per page that shows the menu.
+	Count func(a *App, r *http.Request) int
+}
+
+// NavCount is a menu entry's badge number (0 = no badge).
+func (v *view) NavCount(it navItem) int {
+	if v.navCount == nil || it.Count == nil {
+		return 0
+	}
+	return v.navCount(it)
 }
 
 // staffNavItems and citizenNavItems are filled by the feature files' init
