@@ -104,13 +104,13 @@ func resolve(ctx context.Context, st *store.Store, r Request) (*report, error) {
 	rep.scopeName = rep.t.wholeOrg
 	switch {
 	case r.GroupID != 0:
-		name, err := st.GroupName(ctx, r.OrgID, r.GroupID)
+		name, err := st.ReportScopeName(ctx, r.OrgID, r.GroupID, 0)
 		if err != nil {
 			return nil, fmt.Errorf("%w: group %d: %v", ErrBadRequest, r.GroupID, err)
 		}
 		rep.scopeName = rep.t.group + ": " + name
 	case r.WorkerID != 0:
-		name, err := st.WorkerName(ctx, r.OrgID, r.WorkerID)
+		name, err := st.ReportScopeName(ctx, r.OrgID, 0, r.WorkerID)
 		if err != nil {
 			return nil, fmt.Errorf("%w: worker %d: %v", ErrBadRequest, r.WorkerID, err)
 		}

@@ -152,17 +152,16 @@ func (s *Store) VisitReport(ctx context.Context, f VisitReportFilter, sink Visit
 	return nil
 }
 
-// WorkerName returns a worker's name if the worker belongs to orgID.
-func (s *Store) WorkerName(ctx context.Context, orgID, workerID int64) (string, error) {
+// ReportScopeName returns the name of the group (groupID != 0) or worker
+// a report covers, if it belongs to orgID; ErrNotFound otherwise.
+func (s *Store) ReportScopeName(ctx context.Context, orgID, groupID, workerID int64) (string, error) {
 	var name string
-	err := s.Pool.QueryRow(ctx, `SELECT full_name FROM workers WHERE id = $1 AND org_id = $2`, workerID, orgID).Scan(&name)
-	return name, notFound(err)
-}
-
-// GroupName returns a group's name if the group belongs to orgID.
-func (s *Store) GroupName(ctx context.Context, orgID, groupID int64) (string, error) {
-	var name string
-	err := s.Pool.QueryRow(ctx, `SELECT name FROM groups WHERE id = $1 AND org_id = $2`, groupID, orgID).Scan(&name)
+	var err error
+	if groupID != 0 {
+		err = s.Pool.QueryRow(ctx, `SELECT name FROM groups WHERE id = $1 AND org_id = $2`, groupID, orgID).Scan(&name)
+	} else {
+		err = s.Pool.QueryRow(ctx, `SELECT full_name FROM workers WHERE id = $1 AND org_id = $2`, workerID, orgID).Scan(&name)
+	}
 	return name, notFound(err)
 }
 
