@@ -246,3 +246,11 @@ func noteText(c catalog, lang, key string, args []string) string {
 
 // Note is a notification's text in the viewer's language.
 func (v *view) Note(n store.Notification) string { return noteText(v.cat, v.Lang, n.Key, n.Args) }
+
+// KB formats a file size.
+func (v *view) KB(n int) string {
+	if n >= 1<<20 {
+		return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " " + v.T("my.mb")
+	}
+	return strconv.Itoa((n+1023)/1024) + " " + v.T("my.kb")
+}

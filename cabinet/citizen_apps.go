@@ -36,6 +36,7 @@ type homeData struct {
 	Measures []measure
 	IPPSU    []store.IPPSUService
 	Clients  []store.CitizenClient
+	Stars    []int
 }
 
 // positive statuses are measures the citizen receives.
@@ -92,7 +93,7 @@ func (a *App) homePage(w http.ResponseWriter, r *http.Request, status int, v *vi
 		a.serverError(w, r, err)
 		return
 	}
-	v.Data = homeData{myBase: a.base(r), Services: citizenServices, Measures: ms, IPPSU: ippsu, Clients: clients}
+	v.Data = homeData{myBase: a.base(r), Services: citizenServices, Measures: ms, IPPSU: ippsu, Clients: clients, Stars: []int{1, 2, 3, 4, 5}}
 	a.render(w, r, status, "my_home", v)
 }
 
@@ -107,7 +108,7 @@ func (a *App) myService(w http.ResponseWriter, r *http.Request) {
 		a.notFound(w, r)
 		return
 	}
-	v := a.myView(r, "svc."+s.Code+".title", "my")
+	v := a.myView(r, "my.svc."+s.Code+".title", "my")
 	v.Data = serviceData{myBase: a.base(r), Svc: s}
 	a.render(w, r, http.StatusOK, "my_service", v)
 }
@@ -472,7 +473,7 @@ func (a *App) myAppSave(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.Info("application submitted", "user", u.ID, "application", id, "service", s.Code)
-	a.notifyCitizen(r, u.ID, "note.app_submitted", []string{number, "@svc." + s.Code + ".title"}, link)
+	a.notifyCitizen(r, u.ID, "my.note.app_submitted", []string{number, "@my.svc." + s.Code + ".title"}, link)
 	a.flash(w, "my.flash.submitted")
 	a.redirect(w, r, link)
 }

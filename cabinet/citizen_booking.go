@@ -325,7 +325,7 @@ func (a *App) myApptBook(w http.ResponseWriter, r *http.Request) {
 	a.log.Info("appointment booked", "user", u.ID, "booking", id, "department", d.ID)
 	a.mailBooking(r, v, b, "my.mail.booking_subject", "my.mail.booking_body")
 	link := fmt.Sprintf("/my/appointments/%d", id)
-	if err := a.st.Notify(ctx, u.ID, "note.booked", []string{b.Number, v.Time(b.Start), b.DeptName}, link); err != nil {
+	if err := a.st.Notify(ctx, u.ID, "my.note.booked", []string{b.Number, v.Time(b.Start), b.DeptName}, link); err != nil {
 		a.log.Error("notification not stored", "user", u.ID, "err", err)
 	}
 	a.flash(w, "my.flash.booked")
@@ -340,7 +340,7 @@ func (a *App) mailBooking(r *http.Request, v *view, b store.Booking, subject, bo
 		a.log.Error("booking QR", "booking", b.ID, "err", err)
 		return
 	}
-	text := v.T(body, u.FullName, b.Number, v.Time(b.Start), b.DeptName, b.DeptAddress, v.T("appt.svc."+b.Service),
+	text := v.T(body, u.FullName, b.Number, v.Time(b.Start), b.DeptName, b.DeptAddress, v.T("my.apptsvc."+b.Service),
 		strings.TrimRight(a.cfg.BaseURL, "/")+fmt.Sprintf("/my/appointments/%d", b.ID))
 	att := []Attachment{{Name: "booking-" + b.Number + ".png", ContentType: "image/png", Data: png}}
 	if err := a.sendMailWith(r, u.Email, v.T(subject, b.Number), text, att); err != nil {
@@ -422,7 +422,7 @@ func (a *App) slotFreed(r *http.Request, b store.Booking) {
 	link := fmt.Sprintf("/my/appointments/new?dept=%d&day=%s", b.DepartmentID, day.Format(time.DateOnly))
 	for _, id := range ids {
 		if id != b.UserID {
-			a.notifyCitizen(r, id, "note.slot_free", []string{b.DeptName, day.Format("02.01.2006")}, link)
+			a.notifyCitizen(r, id, "my.note.slot_free", []string{b.DeptName, day.Format("02.01.2006")}, link)
 		}
 	}
 }
@@ -499,7 +499,7 @@ type deptsData struct {
 }
 
 func (a *App) staffDepts(w http.ResponseWriter, r *http.Request) {
-	a.staffDeptsPage(w, r, http.StatusOK, a.newView(r, "staff.depts.title", "departments"))
+	a.staffDeptsPage(w, r, http.StatusOK, a.newView(r, "my.staff.depts.title", "departments"))
 }
 
 func (a *App) staffDeptsPage(w http.ResponseWriter, r *http.Request, status int, v *view) {
@@ -531,7 +531,7 @@ type deptData struct {
 }
 
 func (a *App) staffDept(w http.ResponseWriter, r *http.Request) {
-	a.staffDeptPage(w, r, http.StatusOK, a.newView(r, "staff.dept.title", "departments"), true)
+	a.staffDeptPage(w, r, http.StatusOK, a.newView(r, "my.staff.dept.title", "departments"), true)
 }
 
 func (a *App) staffDeptPage(w http.ResponseWriter, r *http.Request, status int, v *view, fill bool) {
@@ -590,7 +590,7 @@ func (a *App) staffDeptSave(w http.ResponseWriter, r *http.Request) {
 	sc := a.scope(r)
 	r.ParseForm()
 	id := idParam(r, "id")
-	v := a.newView(r, "staff.depts.title", "departments")
+	v := a.newView(r, "my.staff.depts.title", "departments")
 	v.Form = r.PostForm
 	d := store.Department{ID: id, OrgID: sc.OrgID, Name: strings.TrimSpace(r.PostFormValue("name")),
 		Region: strings.TrimSpace(r.PostFormValue("region")), Address: strings.TrimSpace(r.PostFormValue("address"))}
@@ -599,15 +599,15 @@ func (a *App) staffDeptSave(w http.ResponseWriter, r *http.Request) {
 	}
 	var err error
 	if d.SlotMinutes, err = strconv.Atoi(r.PostFormValue("slot_minutes")); err != nil || d.SlotMinutes < 5 || d.SlotMinutes > 480 {
-		v.Errors["slot_minutes"] = v.T("staff.err.slot_minutes")
+		v.Errors["slot_minutes"] = v.T("my.staff.err.slot_minutes")
 	}
 	if d.Capacity, err = strconv.Atoi(r.PostFormValue("capacity")); err != nil || d.Capacity < 1 || d.Capacity > 100 {
-		v.Errors["capacity"] = v.T("staff.err.capacity")
+		v.Errors["capacity"] = v.T("my.staff.err.capacity")
 	}
 	if len(v.Errors) == 0 {
 		id, err = a.st.SaveDepartment(ctx, d)
 		if errors.Is(err, store.ErrDuplicate) {
-			v.Errors["name"] = v.T("staff.err.dept_taken")
+			v.Errors["name"] = v.T("my.staff.err.dept_taken")
 		} else if err != nil {
 			a.storeErr(w, r, err)
 			return
@@ -615,7 +615,7 @@ func (a *App) staffDeptSave(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(v.Errors) > 0 {
 		if d.ID != 0 {
-			v.Title = "staff.dept.title"
+			v.Title = "my.staff.dept.title"
 			a.staffDeptPage(w, r, http.StatusUnprocessableEntity, v, false)
 		} else {
 			a.staffDeptsPage(w, r, http.StatusUnprocessableEntity, v)
@@ -627,7 +627,7 @@ func (a *App) staffDeptSave(w http.ResponseWriter, r *http.Request) {
 		action = "create"
 	}
 	a.st.Audit(ctx, nil, store.AuditEntry{OrgID: sc.OrgID, UserID: sc.UserID, Action: action, Entity: "department", EntityID: id}, nil, d)
-	a.flash(w, "staff.flash.dept_saved")
+	a.flash(w, "my.staff.flash.dept_saved")
 	a.redirect(w, r, fmt.Sprintf("/staff/departments/%d", id))
 }
 
@@ -635,7 +635,7 @@ func (a *App) staffDeptHours(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	sc := a.scope(r)
 	r.ParseForm()
-	v := a.newView(r, "staff.dept.title", "departments")
+	v := a.newView(r, "my.staff.dept.title", "departments")
 	v.Form = r.PostForm
 	var hours []store.DeptHours
 	for wd := 1; wd <= 7; wd++ {
@@ -646,7 +646,7 @@ func (a *App) staffDeptHours(w http.ResponseWriter, r *http.Request) {
 		sm, ok1 := parseHM(s)
 		em, ok2 := parseHM(e)
 		if !ok1 || !ok2 || em <= sm {
-			v.Errors[fmt.Sprintf("hours_%d", wd)] = v.T("staff.err.hours")
+			v.Errors[fmt.Sprintf("hours_%d", wd)] = v.T("my.staff.err.hours")
 			continue
 		}
 		hours = append(hours, store.DeptHours{Weekday: wd, StartMin: sm, EndMin: em})
@@ -661,7 +661,7 @@ func (a *App) staffDeptHours(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.st.Audit(ctx, nil, store.AuditEntry{OrgID: sc.OrgID, UserID: sc.UserID, Action: "update", Entity: "department_hours", EntityID: id}, nil, hours)
-	a.flash(w, "staff.flash.hours_saved")
+	a.flash(w, "my.staff.flash.hours_saved")
 	a.redirect(w, r, fmt.Sprintf("/staff/departments/%d", id))
 }
 
@@ -672,8 +672,8 @@ func (a *App) staffDeptHoliday(w http.ResponseWriter, r *http.Request) {
 	id := idParam(r, "id")
 	day, err := time.Parse(time.DateOnly, r.PostFormValue("day"))
 	if err != nil {
-		v := a.newView(r, "staff.dept.title", "departments")
-		v.Errors["day"] = v.T("staff.err.day")
+		v := a.newView(r, "my.staff.dept.title", "departments")
+		v.Errors["day"] = v.T("my.staff.err.day")
 		a.staffDeptPage(w, r, http.StatusUnprocessableEntity, v, true)
 		return
 	}
@@ -684,7 +684,7 @@ func (a *App) staffDeptHoliday(w http.ResponseWriter, r *http.Request) {
 	}
 	a.st.Audit(ctx, nil, store.AuditEntry{OrgID: sc.OrgID, UserID: sc.UserID, Action: "update", Entity: "department_holiday", EntityID: id},
 		nil, map[string]any{"day": day.Format(time.DateOnly), "closed": on})
-	a.flash(w, "staff.flash.hours_saved")
+	a.flash(w, "my.staff.flash.hours_saved")
 	a.redirect(w, r, fmt.Sprintf("/staff/departments/%d", id))
 }
 
@@ -692,7 +692,7 @@ func (a *App) staffProviderAdd(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	sc := a.scope(r)
 	r.ParseForm()
-	v := a.newView(r, "staff.depts.title", "departments")
+	v := a.newView(r, "my.staff.depts.title", "departments")
 	v.Form = r.PostForm
 	p := store.Provider{OrgID: sc.OrgID, Name: strings.TrimSpace(r.PostFormValue("provider_name")),
 		Address: strings.TrimSpace(r.PostFormValue("provider_address")), Phone: strings.TrimSpace(r.PostFormValue("provider_phone")),
@@ -705,7 +705,7 @@ func (a *App) staffProviderAdd(w http.ResponseWriter, r *http.Request) {
 	if len(v.Errors) == 0 {
 		id, err = a.st.AddProvider(ctx, p)
 		if errors.Is(err, store.ErrDuplicate) {
-			v.Errors["provider_name"] = v.T("staff.err.provider_taken")
+			v.Errors["provider_name"] = v.T("my.staff.err.provider_taken")
 		} else if err != nil {
 			a.serverError(w, r, err)
 			return
@@ -716,6 +716,6 @@ func (a *App) staffProviderAdd(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.st.Audit(ctx, nil, store.AuditEntry{OrgID: sc.OrgID, UserID: sc.UserID, Action: "create", Entity: "provider", EntityID: id}, nil, p)
-	a.flash(w, "staff.flash.provider_added")
+	a.flash(w, "my.staff.flash.provider_added")
 	a.redirect(w, r, "/staff/departments")
 }

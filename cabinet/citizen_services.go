@@ -9,7 +9,7 @@ import (
 )
 
 // svcField is a field of a service's application form. Labels are
-// "svc.field.<Name>"; options "svc.opt.<Name>.<option>".
+// "my.svc.field.<Name>"; options "my.svc.opt.<Name>.<option>".
 type svcField struct {
 	Name     string
 	Kind     string // text, textarea, number, select, provider, digits

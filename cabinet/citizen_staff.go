@@ -27,7 +27,7 @@ type staffAppsData struct {
 func (a *App) staffApps(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	sc := a.scope(r)
-	v := a.newView(r, "staff.apps.title", "applications")
+	v := a.newView(r, "my.staff.apps.title", "applications")
 	q := r.URL.Query()
 	state := q.Get("state")
 	if state != store.AppWork && state != store.AppDone {
@@ -76,7 +76,7 @@ type staffAppData struct {
 // staffApp shows an application with the applicant's record; the access is
 // written to the audit log.
 func (a *App) staffApp(w http.ResponseWriter, r *http.Request) {
-	a.staffAppPage(w, r, http.StatusOK, a.newView(r, "staff.app.title", "applications"))
+	a.staffAppPage(w, r, http.StatusOK, a.newView(r, "my.staff.app.title", "applications"))
 }
 
 func (a *App) staffAppPage(w http.ResponseWriter, r *http.Request, status int, v *view) {
@@ -143,13 +143,13 @@ func (a *App) changeApp(w http.ResponseWriter, r *http.Request, c store.AppChang
 	link := fmt.Sprintf("/my/applications/%d", c.ID)
 	a.notifyCitizen(r, before.UserID, note, noteArgs(before), link)
 	a.log.Info("application changed", "application", c.ID, "by", sc.UserID, "state", c.State, "status", c.Status)
-	a.flash(w, "staff.flash.app_changed")
+	a.flash(w, "my.staff.flash.app_changed")
 	a.redirect(w, r, fmt.Sprintf("/staff/applications/%d", c.ID))
 }
 
 func (a *App) staffAppTake(w http.ResponseWriter, r *http.Request) {
-	a.changeApp(w, r, store.AppChange{State: store.AppWork, Status: "decision_pending", Take: true}, "note.app_status",
-		func(ap store.Application) []string { return []string{ap.Number, "@app.status.decision_pending", ""} })
+	a.changeApp(w, r, store.AppChange{State: store.AppWork, Status: "decision_pending", Take: true}, "my.note.app_status",
+		func(ap store.Application) []string { return []string{ap.Number, "@my.status.decision_pending", ""} })
 }
 
 func (a *App) staffAppStatus(w http.ResponseWriter, r *http.Request) {
@@ -157,13 +157,13 @@ func (a *App) staffAppStatus(w http.ResponseWriter, r *http.Request) {
 	status := r.PostFormValue("status")
 	comment := strings.TrimSpace(r.PostFormValue("comment"))
 	state := stateOfStatus(status)
-	v := a.newView(r, "staff.app.title", "applications")
+	v := a.newView(r, "my.staff.app.title", "applications")
 	v.Form = r.PostForm
 	if state == "" {
 		v.Errors["status"] = v.T("my.err.choose")
 	}
 	if status == "refused" && comment == "" {
-		v.Errors["comment"] = v.T("staff.err.reason_required")
+		v.Errors["comment"] = v.T("my.staff.err.reason_required")
 	}
 	if utf8.RuneCountInString(comment) > 2000 {
 		v.Errors["comment"] = v.T("form.err.too_long")
@@ -172,14 +172,14 @@ func (a *App) staffAppStatus(w http.ResponseWriter, r *http.Request) {
 		a.staffAppPage(w, r, http.StatusUnprocessableEntity, v)
 		return
 	}
-	a.changeApp(w, r, store.AppChange{State: state, Status: status, Comment: comment}, "note.app_status",
-		func(ap store.Application) []string { return []string{ap.Number, "@app.status." + status, comment} })
+	a.changeApp(w, r, store.AppChange{State: state, Status: status, Comment: comment}, "my.note.app_status",
+		func(ap store.Application) []string { return []string{ap.Number, "@my.status." + status, comment} })
 }
 
 func (a *App) staffAppRequestDocs(w http.ResponseWriter, r *http.Request) {
 	r.ParseForm()
 	comment := strings.TrimSpace(r.PostFormValue("missing"))
-	v := a.newView(r, "staff.app.title", "applications")
+	v := a.newView(r, "my.staff.app.title", "applications")
 	v.Form = r.PostForm
 	if comment == "" {
 		v.Errors["missing"] = v.T("form.err.required")
@@ -190,7 +190,7 @@ func (a *App) staffAppRequestDocs(w http.ResponseWriter, r *http.Request) {
 		a.staffAppPage(w, r, http.StatusUnprocessableEntity, v)
 		return
 	}
-	a.changeApp(w, r, store.AppChange{State: store.AppWork, Status: "incomplete", Comment: comment}, "note.app_docs_requested",
+	a.changeApp(w, r, store.AppChange{State: store.AppWork, Status: "incomplete", Comment: comment}, "my.note.app_docs_requested",
 		func(ap store.Application) []string { return []string{ap.Number, comment} })
 }
 
@@ -202,7 +202,7 @@ func (a *App) staffAppUpload(w http.ResponseWriter, r *http.Request) {
 		a.storeErr(w, r, err)
 		return
 	}
-	v := a.newView(r, "staff.app.title", "applications")
+	v := a.newView(r, "my.staff.app.title", "applications")
 	parseUploadForm(w, r, v, "file")
 	v.Form = r.PostForm
 	up := readUpload(r, v, "file")
@@ -214,7 +214,7 @@ func (a *App) staffAppUpload(w http.ResponseWriter, r *http.Request) {
 		v.Errors["kind"] = v.T("my.err.choose")
 	}
 	if ap.UserID == 0 {
-		v.Errors["file"] = v.T("staff.err.no_citizen")
+		v.Errors["file"] = v.T("my.staff.err.no_citizen")
 	}
 	if len(v.Errors) > 0 {
 		a.staffAppPage(w, r, http.StatusUnprocessableEntity, v)
@@ -227,8 +227,8 @@ func (a *App) staffAppUpload(w http.ResponseWriter, r *http.Request) {
 	}
 	a.st.Audit(ctx, nil, store.AuditEntry{OrgID: sc.OrgID, UserID: sc.UserID, Action: "create", Entity: "citizen_document", EntityID: id},
 		nil, map[string]any{"application": ap.ID, "kind": kind})
-	a.notifyCitizen(r, ap.UserID, "note.doc_sent", []string{ap.Number, "@doc.kind." + kind}, "/my/documents")
-	a.flash(w, "staff.flash.doc_sent")
+	a.notifyCitizen(r, ap.UserID, "my.note.doc_sent", []string{ap.Number, "@my.doc." + kind}, "/my/documents")
+	a.flash(w, "my.staff.flash.doc_sent")
 	a.redirect(w, r, fmt.Sprintf("/staff/applications/%d", ap.ID))
 }
 
@@ -258,7 +258,7 @@ type staffCitizenData struct {
 }
 
 func (a *App) staffCitizen(w http.ResponseWriter, r *http.Request) {
-	a.staffCitizenPage(w, r, http.StatusOK, a.newView(r, "staff.citizen.title", "applications"))
+	a.staffCitizenPage(w, r, http.StatusOK, a.newView(r, "my.staff.citizen.title", "applications"))
 }
 
 func (a *App) staffCitizenPage(w http.ResponseWriter, r *http.Request, status int, v *view) {
@@ -319,7 +319,7 @@ func (a *App) staffCitizenLink(w http.ResponseWriter, r *http.Request) {
 		err = a.st.LinkCitizenClient(ctx, sc.OrgID, uid, clientID, "self", 0)
 	}
 	if errors.Is(err, store.ErrNotFound) {
-		v := a.newView(r, "staff.citizen.title", "applications")
+		v := a.newView(r, "my.staff.citizen.title", "applications")
 		v.Errors["client"] = v.T("my.err.choose")
 		a.staffCitizenPage(w, r, http.StatusUnprocessableEntity, v)
 		return
@@ -330,6 +330,6 @@ func (a *App) staffCitizenLink(w http.ResponseWriter, r *http.Request) {
 	}
 	a.st.Audit(ctx, nil, store.AuditEntry{OrgID: sc.OrgID, UserID: sc.UserID, Action: "update", Entity: "citizen", EntityID: uid},
 		nil, map[string]any{"client": clientID, "unlink": r.PostFormValue("unlink") != ""})
-	a.flash(w, "staff.flash.linked")
+	a.flash(w, "my.staff.flash.linked")
 	a.redirect(w, r, fmt.Sprintf("/staff/citizens/%d", uid))
 }

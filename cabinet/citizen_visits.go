@@ -59,6 +59,7 @@ func (a *App) visitsPage(w http.ResponseWriter, r *http.Request, status int, v *
 type visitData struct {
 	myBase
 	Visit store.CitizenVisit
+	Stars []int
 }
 
 func (a *App) myVisit(w http.ResponseWriter, r *http.Request) {
@@ -78,7 +79,7 @@ func (a *App) visitPage(w http.ResponseWriter, r *http.Request, status int, v *v
 		}
 		v.Form.Set("comment", vis.Comment)
 	}
-	v.Data = visitData{myBase: a.base(r), Visit: vis}
+	v.Data = visitData{myBase: a.base(r), Visit: vis, Stars: []int{1, 2, 3, 4, 5}}
 	a.render(w, r, status, "my_visit", v)
 }
 
@@ -171,7 +172,7 @@ func (a *App) myAccessGrant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.Info("relative granted", "user", u.ID, "relative", rel.ID, "client", clientID)
-	a.notifyCitizen(r, rel.ID, "note.access_granted", []string{u.FullName}, "/my/visits")
+	a.notifyCitizen(r, rel.ID, "my.note.access_granted", []string{u.FullName}, "/my/visits")
 	a.flash(w, "my.flash.access_granted")
 	a.redirect(w, r, "/my/visits")
 }
