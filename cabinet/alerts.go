@@ -164,7 +164,7 @@ func alertLink(v *view, al store.Alert) string {
 		return fmt.Sprintf("/staff/visits/%d", al.VisitID)
 	}
 	if al.WorkerID != 0 {
-		return fmt.Sprintf("/staff/live/track?worker=%d&date=%s", al.WorkerID, al.At.In(v.loc).Format("2006-01-02"))
+		return fmt.Sprintf("/staff/live/track?worker=%d&date=%s", al.WorkerID, v.DayParam(al.At))
 	}
 	return ""
 }

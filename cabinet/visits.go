@@ -82,6 +82,10 @@ func logDayRange(v *view, q url.Values) (from, to time.Time) {
 	return from, to
 }
 
+// DayParam is a date in the organisation's zone as the filters and the
+// track page take it (YYYY-MM-DD).
+func (v *view) DayParam(t time.Time) string { return t.In(v.loc).Format("2006-01-02") }
+
 func queryID(q url.Values, key string) int64 {
 	id, _ := strconv.ParseInt(q.Get(key), 10, 64)
 	if id < 0 {
@@ -423,7 +427,13 @@ func evidenceLines(v *view, raw json.RawMessage) []evLine {
 func visitAuditLines(v *view, entries []store.AuditEntry) []visitAuditLine {
 	out := make([]visitAuditLine, 0, len(entries))
 	for _, e := range entries {
-		l := visitAuditLine{At: e.At, User: e.UserName, Action: e.Action, Reason: e.Reason}
+		// Other features may audit visits too: an action without a text
+		// shows as it is.
+		action := v.T("visit.status." + e.Action)
+		if action == "visit.status."+e.Action {
+			action = e.Action
+		}
+		l := visitAuditLine{At: e.At, User: e.UserName, Action: action, Reason: e.Reason}
 		before, after := map[string]any{}, map[string]any{}
 		json.Unmarshal(e.Before, &before)
 		json.Unmarshal(e.After, &after)

@@ -334,6 +334,12 @@ func TestVisitCorrection(t *testing.T) {
 	if !strings.Contains(audit, "Трекер сел") || !strings.Contains(audit, "10.03.2026 11:25") || !strings.Contains(audit, "10.03.2026 10:49") {
 		t.Errorf("audit section:\n%s", audit)
 	}
+	if !strings.Contains(r.Body, fmt.Sprintf("/staff/live/track?worker=%d&amp;date=2026-03-10", w.worker)) {
+		t.Error("no link to the worker's day track")
+	}
+	if !strings.Contains(audit, "время исправлено") {
+		t.Error("audit action not translated")
+	}
 	if !strings.Contains(r.Body, "Визит: Иванова Анна Петровна") || !strings.Contains(r.Body, "Определено автоматически") {
 		t.Error("visit page after correction")
 	}
