@@ -234,8 +234,8 @@ func TestDirectoryAdmin(t *testing.T) {
 			if r.Code != http.StatusOK {
 				t.Errorf("%s (%s): %d", path, lang, r.Code)
 			}
-			if strings.Contains(r.Body, "dir.") && regexp.MustCompile(`>dir\.[a-z_.]+<`).MatchString(r.Body) {
-				t.Errorf("%s (%s) shows an untranslated key", path, lang)
+			if regexp.MustCompile(`>dir\.[a-z_.]+<`).MatchString(r.Body) || strings.Contains(r.Body, "%!") {
+				t.Errorf("%s (%s) shows an untranslated key or a bad format", path, lang)
 			}
 		}
 	}
