@@ -30,6 +30,8 @@ Commands:
   org       add -name NAME [-tz Europe/Moscow] | list
   visits    detect DIR (offline detection over a benchmark folder)
             recompute -from 2026-11-01 -to 2026-11-08 [-device ID] (re-run over stored positions)
+  report    visits -org ID -from DATE -to DATE [-group ID|-worker ID] [-lang en] -o FILE.xlsx|.csv
+            schedule add|list|enable|disable | runs | mail-test
   user      add -email E -name N -role platform|admin|supervisor|auditor [-org ID] [-password P]
   demo      seed (the demonstration organisation that make run shows)
 
@@ -66,6 +68,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdDevice(ctx, rest, stdout)
 	case "org":
 		return cmdOrg(ctx, rest, stdout)
+	case "report", "reports":
+		return cmdReport(ctx, rest, stdout)
 	case "user":
 		return cmdUser(ctx, rest, stdout)
 	case "demo":

@@ -21,11 +21,13 @@ import (
 	"carevisit/cabinet"
 	"carevisit/geofence"
 	"carevisit/ingest"
+	"carevisit/mailer"
 	"carevisit/protocol"
 	"carevisit/protocol/gt06"
 	"carevisit/protocol/h02"
 	"carevisit/protocol/osmand"
 	"carevisit/protocol/watch"
+	"carevisit/reports"
 	"carevisit/store"
 	"carevisit/tracking"
 )
@@ -138,6 +140,7 @@ type app struct {
 	ingest  *ingest.Server
 	tracker *tracking.Tracker
 	web     *cabinet.App
+	mail    *mailer.Mailer // nil without SMTP
 	http    *http.Server
 	httpLn  net.Listener
 }
@@ -166,7 +169,15 @@ func newApp(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, error
 		return nil, err
 	}
 	srv.OnCommitted(tracker.Committed)
-	web, err := cabinet.New(cfg.Cabinet, cabinet.Deps{Store: st, Log: log, Tracker: tracker, Mail: mailFunc(log)})
+	var mail *mailer.Mailer
+	if mc := mailer.ConfigFromEnv(); mc.Enabled() {
+		if mail, err = mailer.New(mc); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	sendMail, sendMailAtt := mailFuncs(mail, log)
+	web, err := cabinet.New(cfg.Cabinet, cabinet.Deps{Store: st, Log: log, Tracker: tracker, Mail: sendMail, MailAtt: sendMailAtt})
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -187,7 +198,7 @@ func newApp(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, error
 		st.Close()
 		return nil, fmt.Errorf("http listen %s: %w", cfg.HTTPAddr, err)
 	}
-	return &app{cfg: cfg, log: log, st: st, ingest: srv, tracker: tracker, web: web, httpLn: ln,
+	return &app{cfg: cfg, log: log, st: st, ingest: srv, tracker: tracker, web: web, mail: mail, httpLn: ln,
 		http: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}, nil
 }
 
@@ -200,6 +211,11 @@ func (a *app) run(ctx context.Context) error {
 	}()
 	go a.partitionLoop(ctx)
 	go a.web.Run(ctx)
+	if a.mail != nil {
+		go (&reports.Scheduler{Store: a.st, Mailer: a.mail, Log: a.log}).Run(ctx)
+	} else {
+		a.log.Info("scheduled report e-mails off: no SMTP server configured (CAREVISIT_SMTP_HOST)")
+	}
 	// The tracker outlives ingest: the writers' last batches still reach it.
 	tctx, stopTracker := context.WithCancel(context.WithoutCancel(ctx))
 	trackerDone := make(chan struct{})
