@@ -17,6 +17,8 @@ type barChart struct {
 	Values []float64
 	Tips   []string // tooltip per bar; "" = label: value
 	Unit   string   // after values on the axis, e.g. "ч"
+	// Counts keeps the axis on whole numbers (no "0.5 visits").
+	Counts bool
 	// Horizontal draws one row per bar with the label on the left (long
 	// labels such as names); otherwise columns with labels below.
 	Horizontal bool
@@ -82,6 +84,9 @@ func (c barChart) max() float64 {
 	m := 0.0
 	for _, v := range c.Values {
 		m = math.Max(m, v)
+	}
+	if c.Counts {
+		m = math.Max(m, 2)
 	}
 	return niceMax(m)
 }

@@ -50,6 +50,7 @@ type liveWorker struct {
 
 type liveSnapshot struct {
 	At      string       `json:"at"`
+	Updated string       `json:"updated"` // clock time in the organisation's zone
 	Alerts  int          `json:"alerts"`
 	Workers []liveWorker `json:"workers"`
 }
@@ -108,7 +109,7 @@ func (a *App) liveSnapshot(r *http.Request, v *view, sc store.Scope) (liveSnapsh
 	if err != nil {
 		return liveSnapshot{}, err
 	}
-	s := liveSnapshot{At: now.UTC().Format(time.RFC3339), Alerts: n, Workers: make([]liveWorker, 0, len(ws))}
+	s := liveSnapshot{At: now.UTC().Format(time.RFC3339), Updated: now.In(v.loc).Format("15:04:05"), Alerts: n, Workers: make([]liveWorker, 0, len(ws))}
 	for _, w := range ws {
 		s.Workers = append(s.Workers, liveState(v, w, now))
 	}

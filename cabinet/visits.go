@@ -252,8 +252,8 @@ func visitCharts(v *view, stats []store.VisitStat, from, to time.Time) ([]templa
 		wc.Tips = append(wc.Tips, x.name+": "+chartNum(h)+" "+v.T("visits.chart.h"))
 	}
 	return []template.HTML{
-		barChart{ID: "chart-days", Title: v.T("visits.chart.days"), Labels: days, Values: perDay, Tips: dayTips}.SVG(),
-		barChart{ID: "chart-durations", Title: v.T("visits.chart.durations"), Labels: binLabels, Values: bins, Tips: binTips}.SVG(),
+		barChart{ID: "chart-days", Title: v.T("visits.chart.days"), Labels: days, Values: perDay, Tips: dayTips, Counts: true}.SVG(),
+		barChart{ID: "chart-durations", Title: v.T("visits.chart.durations"), Labels: binLabels, Values: bins, Tips: binTips, Counts: true}.SVG(),
 		wc.SVG(),
 	}, chartNum(math.Round(total*10) / 10)
 }

@@ -91,7 +91,7 @@
       });
       if (first) { fit(map, bounds); first = false; }
       var upd = document.getElementById('live-updated');
-      if (upd) { upd.textContent = new Date(s.at).toLocaleTimeString(); }
+      if (upd) { upd.textContent = s.updated; }
       var badge = document.getElementById('live-alerts');
       var count = document.getElementById('live-alert-count');
       if (badge && count) { count.textContent = s.alerts; badge.hidden = !s.alerts; }
