@@ -520,6 +520,7 @@ func (e *engine) visits() []Visit {
 	silence := e.p.MaxSilence.Milliseconds()
 	rep := e.reportInterval()
 	quiet := e.quietWhenStill(rep)
+	silentMS := int64(math.Max(e.p.SilenceReports*rep, 120000))
 	var out []Visit
 	for i := 0; i < n; {
 		s := st[i]
@@ -528,7 +529,7 @@ func (e *engine) visits() []Visit {
 			j++
 		}
 		if s > 0 {
-			for _, seg := range e.assign(i, j-1) {
+			for _, seg := range e.assign(i, j-1, silentMS) {
 				if v, ok := e.makeVisit(seg.c, seg.a, seg.b, seg.b == n-1, rep, quiet); ok {
 					out = append(out, v)
 				}
@@ -540,62 +541,6 @@ func (e *engine) visits() []Visit {
 }
 
 type segment struct{ c, a, b int }
-
-// assign splits the stay over fixes a..b among candidates: a Viterbi over
-// the candidates alone, where changing client costs ClientSwitchPenalty.
-func (e *engine) assign(a, b int) []segment {
-	nc := len(e.cands)
-	if nc == 1 {
-		return []segment{{0, a, b}}
-	}
-	xpen := e.p.ClientSwitchPenalty.Seconds()
-	tpen := 2 * e.p.SwitchPenalty.Seconds()
-	score := make([]float64, nc)
-	next := make([]float64, nc)
-	bp := make([]int16, (b-a+1)*nc)
-	for i := a; i <= b; i++ {
-		best := 0
-		for c := 1; c < nc; c++ {
-			if score[c] > score[best] {
-				best = c
-			}
-		}
-		row := e.sup[i*nc : (i+1)*nc]
-		// Walking outdoors between two entrances makes a change of client
-		// cheap (leave + enter); elsewhere it takes strong evidence.
-		pen := xpen
-		if e.transit(i) || (i > a && e.transit(i-1)) {
-			pen = tpen
-		}
-		for c := 0; c < nc; c++ {
-			v, from := score[c], c
-			if i > a && score[best]-pen > v {
-				v, from = score[best]-pen, best
-			}
-			next[c] = v + e.w[i]*float64(row[c])
-			bp[(i-a)*nc+c] = int16(from)
-		}
-		score, next = next, score
-	}
-	c := 0
-	for k := 1; k < nc; k++ {
-		if score[k] > score[c] {
-			c = k
-		}
-	}
-	var segs []segment
-	end := b
-	for i := b; i >= a; i-- {
-		prev := int(bp[(i-a)*nc+c])
-		if prev != c || i == a {
-			segs = append(segs, segment{c, i, end})
-			end = i - 1
-			c = prev
-		}
-	}
-	slices.Reverse(segs)
-	return segs
-}
 
 // reportInterval is the device's usual time between informative fixes, in
 // ms: the median over the last 256 intervals (10-60 s for most devices,

@@ -84,6 +84,30 @@ type Params struct {
 	// TransitSupport caps the support of a transit fix: walking outdoors is
 	// evidence of not being inside, whatever the distance.
 	TransitSupport float64
+	// IndoorNoiseM and NoiseCorrelation describe how indoor fixes wander
+	// around their visit's mean position: 13 m (per axis), correlated over
+	// ~90 s. A fix counts as min(its time, NoiseCorrelation) /
+	// NoiseCorrelation of an independent sample.
+	IndoorNoiseM     float64
+	NoiseCorrelation time.Duration
+	// VisitOffsetM: the mean of a visit's fixes sits this far (per axis)
+	// from the geocoded home: the geocode is a few metres off the flat and
+	// the walls bend the signal the same way for the whole visit.
+	VisitOffsetM float64
+	// SplitPrior: the log-likelihood ratio (nats) a change of centroid
+	// must reach to split a stay into visits of two clients.
+	SplitPrior float64
+	// CloudM: fixes farther than this (plus accuracy) from every home the
+	// stay touches are left out of the centroids (multipath, approach).
+	CloudM float64
+	// OutdoorRatio: a part of a stay whose standing GPS fixes have a
+	// median accuracy within this times the device's accuracy while
+	// walking, with no Wi-Fi, cell-tower or heartbeat fixes, was spent
+	// outdoors (indoors the ratio is 1.8-2 at the median, 1.0-1.2 at p10;
+	// outdoor stops and doorsteps 0.5-1.25).
+	OutdoorRatio float64
+	// WiFiWeight: a phone's Wi-Fi position counts this many GPS fixes.
+	WiFiWeight float64
 	// MaxSilence: a visit never spans a silence longer than this (motion
 	// triggered trackers are silent for a whole visit, at most ~1.5 h).
 	MaxSilence time.Duration
@@ -141,6 +165,13 @@ func DefaultParams() Params {
 		OutdoorAccuracyM:    6,
 		TransitSpeedMS:      0.7,
 		TransitSupport:      0,
+		IndoorNoiseM:        13,
+		NoiseCorrelation:    90 * time.Second,
+		VisitOffsetM:        10,
+		SplitPrior:          3,
+		CloudM:              60,
+		WiFiWeight:          2,
+		OutdoorRatio:        1.3,
 		MaxSilence:          3 * time.Hour,
 		WalkSpeedMS:         1.3,
 		WalkingSpeedMS:      0.9,
