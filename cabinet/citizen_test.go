@@ -469,3 +469,225 @@ func TestCitizenApplication(t *testing.T) {
 		}
 	})
 }
+
+func TestCitizenAppointments(t *testing.T) {
+	e := newCitizenEnv(t)
+	ctx := context.Background()
+	dept := e.dept(e.org, "Отделение №1", 1)
+	c, _ := e.citizen("anna@example.ru", "112-233-445 95", dept)
+	now := time.Now()
+	later := now.Truncate(time.Hour).Add(49 * time.Hour)
+	soon := now.Truncate(time.Hour).Add(23 * time.Hour) // 22–23 h ahead
+	day := later.In(citMoscow(t)).Format("2006-01-02")
+
+	r := c.get(fmt.Sprintf("/my/appointments/new?dept=%d&service=consultation&day=%s", dept, day))
+	if r.Code != 200 || !strings.Contains(r.Body, `id="day-`+day+`"`) || !strings.Contains(r.Body, fmt.Sprintf(`id="slot-%d"`, later.Unix())) {
+		t.Fatalf("calendar and slots: %d\n%s", r.Code, r.Body)
+	}
+	book := func(c *client, at time.Time) resp {
+		return c.post("/my/appointments", url.Values{"dept": {strconv.FormatInt(dept, 10)}, "service": {"consultation"},
+			"slot": {strconv.FormatInt(at.Unix(), 10)}, "day": {day}})
+	}
+	r = book(c, later)
+	if r.Code != http.StatusSeeOther {
+		t.Fatalf("book: %d\n%s", r.Code, r.Body)
+	}
+	page := c.get(r.Location)
+	number := regexp.MustCompile(`id="booking-number">([^<]+)<`).FindStringSubmatch(page.Body)
+	if number == nil {
+		t.Fatalf("booking page:\n%s", page.Body)
+	}
+	m := e.atts.last()
+	if m.To != "anna@example.ru" || !strings.Contains(m.Body, number[1]) || len(m.Att) != 1 ||
+		m.Att[0].ContentType != "image/png" || !bytes.HasPrefix(m.Att[0].Data, []byte("\x89PNG")) {
+		t.Fatalf("booking e-mail: to %s, %d attachments\n%s", m.To, len(m.Att), m.Body)
+	}
+	if r := c.get(r.Location + "/qr.png"); r.Code != 200 || !strings.HasPrefix(r.Body, "\x89PNG") {
+		t.Error("QR image")
+	}
+	// The slot is full now: another citizen is refused with a clear message.
+	c2, _ := e.citizen("boris@example.ru", "123-456-789 64", dept)
+	if r := book(c2, later); r.Code != http.StatusConflict || !strings.Contains(r.Body, "только что занял другой посетитель") {
+		t.Fatalf("full slot: %d", r.Code)
+	}
+	// Waiting for a slot on that day: told when the booking is cancelled.
+	if r := c2.post("/my/appointments/watch", url.Values{"dept": {strconv.FormatInt(dept, 10)}, "day": {day}, "service": {"consultation"}}); r.Code != http.StatusSeeOther {
+		t.Fatalf("watch: %d", r.Code)
+	}
+	var bid int64
+	e.st.Pool.QueryRow(ctx, `SELECT id FROM bookings WHERE number = $1`, number[1]).Scan(&bid)
+	if r := c.post(fmt.Sprintf("/my/appointments/%d/cancel", bid), url.Values{}); r.Code != http.StatusSeeOther {
+		t.Fatalf("cancel 49 h ahead: %d\n%s", r.Code, r.Body)
+	}
+	if r := c2.get("/my/notifications"); !strings.Contains(r.Body, "Освободилось время для записи") {
+		t.Error("the waiting citizen was not told")
+	}
+	if r := book(c2, later); r.Code != http.StatusSeeOther {
+		t.Fatalf("book the freed slot: %d", r.Code)
+	}
+
+	t.Run("cancelling 23 h before is refused", func(t *testing.T) {
+		r := book(c, soon)
+		if r.Code != http.StatusSeeOther {
+			t.Fatalf("book soon: %d\n%s", r.Code, r.Body)
+		}
+		r = c.post(r.Location+"/cancel", url.Values{})
+		if r.Code != http.StatusUnprocessableEntity || !strings.Contains(r.Body, "не позднее чем за 24 часа") {
+			t.Fatalf("late cancel: %d", r.Code)
+		}
+		var status string
+		e.st.Pool.QueryRow(ctx, `SELECT status FROM bookings WHERE slot_start = $1`, soon).Scan(&status)
+		if status != "active" {
+			t.Errorf("late-cancelled booking is %q", status)
+		}
+	})
+
+	t.Run("two citizens racing for the last seat: one wins", func(t *testing.T) {
+		slotAt := now.Truncate(time.Hour).Add(72 * time.Hour)
+		var wg sync.WaitGroup
+		codes := make([]int, 2)
+		bodies := make([]string, 2)
+		start := make(chan struct{})
+		for i, cl := range []*client{c, c2} {
+			wg.Add(1)
+			go func(i int, cl *client) {
+				defer wg.Done()
+				<-start
+				r := book(cl, slotAt)
+				codes[i], bodies[i] = r.Code, r.Body
+			}(i, cl)
+		}
+		close(start)
+		wg.Wait()
+		won, lost := 0, 0
+		for i, code := range codes {
+			switch {
+			case code == http.StatusSeeOther:
+				won++
+			case code == http.StatusConflict && strings.Contains(bodies[i], "только что занял другой посетитель"):
+				lost++
+			}
+		}
+		var n int
+		e.st.Pool.QueryRow(ctx, `SELECT count(*) FROM bookings WHERE slot_start = $1 AND status = 'active'`, slotAt).Scan(&n)
+		if won != 1 || lost != 1 || n != 1 {
+			t.Fatalf("won %d, lost %d, stored %d (codes %v)", won, lost, n, codes)
+		}
+	})
+
+	t.Run("another citizen cannot see or cancel a booking", func(t *testing.T) {
+		c3, _ := e.citizen("vera@example.ru", "001-001-997 00", dept)
+		for _, p := range []string{fmt.Sprintf("/my/appointments/%d", bid), fmt.Sprintf("/my/appointments/%d/qr.png", bid)} {
+			if r := c3.get(p); r.Code != http.StatusNotFound {
+				t.Errorf("%s: %d", p, r.Code)
+			}
+		}
+	})
+}
+
+func TestCitizenVisits(t *testing.T) {
+	e := newCitizenEnv(t)
+	ctx := context.Background()
+	dept := e.dept(e.org, "Отделение №1", 1)
+	c, uid := e.citizen("anna@example.ru", "112-233-445 95", dept)
+	if r := c.get("/my/visits"); !strings.Contains(r.Body, `id="no-link"`) {
+		t.Error("an unlinked citizen is not told why there are no visits")
+	}
+
+	dev, err := e.st.AddDevice(ctx, store.Device{OrgID: e.org, Ident: "864717003283581", Protocol: "gt06"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	worker, _ := e.st.AddWorker(ctx, store.Worker{OrgID: e.org, FullName: "Соцработник Сидорова", DeviceID: dev})
+	client, _ := e.st.AddClient(ctx, store.Client{OrgID: e.org, FullName: "Петрова А. И.", FenceKind: "circle", CenterLat: 54.19, CenterLon: 37.61, RadiusM: 40})
+	start := time.Now().Add(-26 * time.Hour).Truncate(time.Minute)
+	end := start.Add(47 * time.Minute)
+	if err := e.st.ReplaceVisits(ctx, dev, start.Add(-time.Hour), end.Add(time.Hour), []store.Visit{{OrgID: e.org, DeviceID: dev,
+		WorkerID: worker, ClientID: client, Start: start, End: end, LastSeen: end, DurationS: 47 * 60}}); err != nil {
+		t.Fatal(err)
+	}
+	var svc, visitID int64
+	e.st.Pool.QueryRow(ctx, `INSERT INTO services (org_id, name) VALUES ($1, 'Покупка продуктов') RETURNING id`, e.org).Scan(&svc)
+	e.st.Pool.Exec(ctx, `INSERT INTO service_ticks (org_id, worker_id, client_id, service_id, at) VALUES ($1, $2, $3, $4, $5)`,
+		e.org, worker, client, svc, start.Add(20*time.Minute))
+	e.st.Pool.QueryRow(ctx, `SELECT id FROM visits WHERE client_id = $1`, client).Scan(&visitID)
+
+	// Staff link the account to the care recipient.
+	e.user(e.org, "sup@example.ru", store.RoleSupervisor, "correct horse battery")
+	s := e.client()
+	s.login("sup@example.ru", "correct horse battery")
+	if r := s.post(fmt.Sprintf("/staff/citizens/%d/clients", uid), url.Values{"client": {strconv.FormatInt(client, 10)}}); r.Code != http.StatusSeeOther {
+		t.Fatalf("link: %d\n%s", r.Code, r.Body)
+	}
+	moscow := citMoscow(t)
+	r := c.get("/my/visits")
+	row := citRow(r.Body, fmt.Sprintf("visit-%d", visitID))
+	for _, want := range []string{"Соцработник Сидорова", "Покупка продуктов", "0:47", start.In(moscow).Format("15:04"), end.In(moscow).Format("15:04")} {
+		if !strings.Contains(row, want) {
+			t.Errorf("visit row lacks %q:\n%s", want, row)
+		}
+	}
+	vpath := fmt.Sprintf("/my/visits/%d", visitID)
+	if r := c.post(vpath+"/feedback", url.Values{"status": {"disputed"}, "rating": {"2"}}); r.Code != http.StatusUnprocessableEntity || errNextTo(r.Body, "comment") == "" {
+		t.Fatalf("dispute without a comment: %d", r.Code)
+	}
+	if r := c.post(vpath+"/feedback", url.Values{"status": {"disputed"}, "rating": {"2"}, "comment": {"Пробыла 10 минут"}}); r.Code != http.StatusSeeOther {
+		t.Fatalf("dispute: %d\n%s", r.Code, r.Body)
+	}
+	var kind string
+	var alertVisit int64
+	if err := e.st.Pool.QueryRow(ctx, `SELECT kind, visit_id FROM alerts WHERE org_id = $1 AND kind = 'dispute'`, e.org).Scan(&kind, &alertVisit); err != nil || alertVisit != visitID {
+		t.Fatalf("dispute alert: %v, visit %d", err, alertVisit)
+	}
+	if r := c.get("/my/visits"); !strings.Contains(citRow(r.Body, fmt.Sprintf("visit-%d", visitID)), "оспорен") {
+		t.Error("the visit does not show as disputed")
+	}
+
+	t.Run("another citizen cannot see these", func(t *testing.T) {
+		o, _ := e.citizen("boris@example.ru", "123-456-789 64", dept)
+		if r := o.get(vpath); r.Code != http.StatusNotFound {
+			t.Errorf("other citizen on the visit: %d", r.Code)
+		}
+		if r := o.post(vpath+"/feedback", url.Values{"status": {"confirmed"}}); r.Code != http.StatusNotFound {
+			t.Errorf("other citizen's feedback: %d", r.Code)
+		}
+		if r := o.get("/my/visits"); strings.Contains(r.Body, "Соцработник Сидорова") {
+			t.Error("other citizen's list shows the visit")
+		}
+		// Until the recipient grants access.
+		if r := c.post("/my/visits/access", url.Values{"email": {"boris@example.ru"}, "client": {strconv.FormatInt(client, 10)}}); r.Code != http.StatusSeeOther {
+			t.Fatalf("grant: %d\n%s", r.Code, r.Body)
+		}
+		if r := o.get(vpath); r.Code != 200 || !strings.Contains(r.Body, "Соцработник Сидорова") {
+			t.Errorf("granted relative: %d", r.Code)
+		}
+		var bid int64
+		e.st.Pool.QueryRow(ctx, `SELECT id FROM users WHERE email = 'boris@example.ru'`).Scan(&bid)
+		c.post("/my/visits/access/revoke", url.Values{"user": {strconv.FormatInt(bid, 10)}, "client": {strconv.FormatInt(client, 10)}})
+		if r := o.get(vpath); r.Code != http.StatusNotFound {
+			t.Errorf("revoked relative: %d", r.Code)
+		}
+	})
+}
+
+func citMoscow(t *testing.T) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation("Europe/Moscow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
+}
+
+// citRow is the table row with the given id.
+func citRow(body, id string) string {
+	i := strings.Index(body, `id="`+id+`"`)
+	if i < 0 {
+		return ""
+	}
+	j := strings.Index(body[i:], "</tr>")
+	if j < 0 {
+		return body[i:]
+	}
+	return body[i : i+j]
+}
