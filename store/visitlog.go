@@ -122,18 +122,26 @@ WITH lv AS (
 	WHERE $9 = 0 AND m.org_id = $1 AND ($2::bigint[] IS NULL OR w.group_id = ANY($2))
 		AND m.window_start >= $3 AND m.window_start < $4
 		AND ($5 = 0 OR m.worker_id = $5) AND ($6 = 0 OR w.group_id = $6) AND ($7 = 0 OR m.client_id = $7)
+), rv AS (
+	-- Reviews are few: join each row's newest review and newest correction
+	-- by hash rather than one lookup per row.
+	SELECT r.visit_id, r.status, r.start_time, r.end_time, r.at, r.id FROM visit_reviews r
+	WHERE r.visit_id IN (SELECT id FROM lv WHERE NOT missed)
+), lr AS (
+	SELECT DISTINCT ON (visit_id) visit_id, status FROM rv ORDER BY visit_id, at DESC, id DESC
+), cr AS (
+	SELECT DISTINCT ON (visit_id) visit_id, start_time, end_time FROM rv WHERE status = 'corrected'
+	ORDER BY visit_id, at DESC, id DESC
 ), f AS (
-	SELECT lv.*, coalesce(r.status, '') AS review, cr.start_time AS corr_start, cr.end_time AS corr_end
+	SELECT lv.*, coalesce(lr.status, '') AS review, cr.start_time AS corr_start, cr.end_time AS corr_end
 	FROM lv
-	LEFT JOIN LATERAL (SELECT status FROM visit_reviews WHERE NOT lv.missed AND visit_id = lv.id
-		ORDER BY at DESC, id DESC LIMIT 1) r ON true
-	LEFT JOIN LATERAL (SELECT start_time, end_time FROM visit_reviews WHERE NOT lv.missed AND visit_id = lv.id
-		AND status = 'corrected' ORDER BY at DESC, id DESC LIMIT 1) cr ON true
+	LEFT JOIN lr ON NOT lv.missed AND lr.visit_id = lv.id
+	LEFT JOIN cr ON NOT lv.missed AND cr.visit_id = lv.id
 	WHERE $8 = ''
 		OR ($8 = 'any' AND cardinality(lv.flags) > 0)
 		OR ($8 = 'open' AND NOT lv.missed AND lv.end_time IS NULL)
 		OR ($8 = 'corrected' AND cr.start_time IS NOT NULL)
-		OR ($8 = 'reviewed' AND r.status IS NOT NULL)
+		OR ($8 = 'reviewed' AND lr.status IS NOT NULL)
 		OR $8 = ANY(lv.flags)
 )`
 
