@@ -13,11 +13,9 @@ import (
 // This file holds every query of the reports: the visit report's data and
 // the e-mail schedules with their run log.
 //
-// Extending the visit report when the cabinet's tables exist: the columns
-// that are constant today are marked "TODO(cabinet)" in reportWorkersSQL and
-// reportVisitsSQL below. Replace each constant with a join or a correlated
-// subquery; the Go side (VisitReportRow, ReportWorker) already carries the
-// fields, and the workbook already shows them.
+// Services come from what workers ticked in the app during the visit,
+// corrections from supervisors' reviews, disputes from citizens' feedback,
+// missed planned visits from missed_visits.
 
 // VisitReportFilter selects the visits of one report. Zero IDs do not
 // filter.
@@ -72,7 +70,7 @@ const reportScopeSQL = `w.org_id = $1 AND ($2 = 0 OR w.group_id = $2) AND ($3 = 
 	AND ($4::bigint[] IS NULL OR w.group_id = ANY($4))`
 
 const reportWorkersSQL = `SELECT w.id, w.full_name, coalesce(g.name, ''),
-	0 AS missed_planned -- TODO(cabinet): count planned visits in [$5, $6) without a matching visit
+	(SELECT count(*) FROM missed_visits m WHERE m.worker_id = w.id AND m.window_start >= $5 AND m.window_start < $6) AS missed_planned
 	FROM workers w LEFT JOIN groups g ON g.id = w.group_id
 	WHERE ` + reportScopeSQL + ` ORDER BY w.full_name, w.id`
 
@@ -88,9 +86,15 @@ const reportVisitsWhere = `FROM visits v
 const reportVisitsSQL = `SELECT v.id, v.start_time, coalesce(v.end_time, '0001-01-01Z'), v.duration_s, v.flags,
 	coalesce(v.worker_id, 0), coalesce(w.full_name, ''), coalesce(g.name, ''),
 	c.id, c.full_name, c.address,
-	'' AS services,    -- TODO(cabinet): string_agg of the visit's services
-	'' AS corrections, -- TODO(cabinet): string_agg of the visit's corrections
-	false AS disputed  -- TODO(cabinet): EXISTS an open dispute on the visit
+	-- services the worker ticked at this client during the visit
+	coalesce((SELECT string_agg(DISTINCT sv.name, ', ') FROM service_ticks t JOIN services sv ON sv.id = t.service_id
+		WHERE t.worker_id = v.worker_id AND t.client_id = v.client_id
+		AND t.at >= v.start_time - interval '5 minutes' AND t.at <= coalesce(v.end_time, v.last_seen) + interval '5 minutes'), '') AS services,
+	-- supervisors' reviews, oldest first: status, corrected times, reason
+	coalesce((SELECT string_agg(r.status || coalesce(' ' || to_char(r.start_time AT TIME ZONE 'UTC', 'HH24:MI') || '-' ||
+			to_char(r.end_time AT TIME ZONE 'UTC', 'HH24:MI') || ' UTC', '') || ': ' || r.reason, '; ' ORDER BY r.at)
+		FROM visit_reviews r WHERE r.visit_id = v.id), '') AS corrections,
+	EXISTS (SELECT 1 FROM visit_feedback f WHERE f.visit_id = v.id AND f.status = 'disputed' AND f.resolved_at IS NULL) AS disputed
 	` + reportVisitsWhere + ` ORDER BY v.start_time, v.id`
 
 // VisitReport reads a report's data in one read-only snapshot, so the count,
@@ -109,7 +113,7 @@ func (s *Store) VisitReport(ctx context.Context, f VisitReportFilter, sink Visit
 	args := []any{f.OrgID, f.GroupID, f.WorkerID, groups, f.From, f.To}
 
 	// The workers query takes the period too once it counts missed visits.
-	rows, err := tx.Query(ctx, reportWorkersSQL, args[:4]...)
+	rows, err := tx.Query(ctx, reportWorkersSQL, args...)
 	if err != nil {
 		return fmt.Errorf("store: report workers: %w", err)
 	}
