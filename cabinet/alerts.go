@@ -144,6 +144,13 @@ func alertSummary(v *view, al store.Alert) string {
 		return v.T("alerts.sum.offline", tm("last_fix"))
 	case store.AlertKindLowBattery:
 		return v.T("alerts.sum.low_battery", num("battery"))
+	case store.AlertKindDispute:
+		if r := num("rating"); r > 0 {
+			return v.T("alerts.sum.dispute_rated", r)
+		}
+		return v.T("alerts.sum.dispute")
+	case store.AlertKindMockLocation:
+		return v.T("alerts.sum.mock_location", tm("first_fix"))
 	case store.AlertKindMissedVisit:
 		if tm("window_start") == "" {
 			return ""
