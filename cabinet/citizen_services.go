@@ -22,7 +22,7 @@ type svcField struct {
 // svc.<Code>.title, .what, .who, .docs.
 type svcKind struct {
 	Code         string
-	DecisionDays int      // decision deadline after submission (0 = none)
+	DecisionDays int // decision deadline after submission (0 = none)
 	Fields       []svcField
 	DocKinds     []string // document kinds asked for (doc.kind.<k>)
 }
