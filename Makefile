@@ -67,7 +67,7 @@ bench:
 	$(GO) test -run XXX -bench . -benchmem ./protocol/... ./geofence/...
 
 # End-to-end ingest benchmark: server + throwaway PostgreSQL + firmware-sim
-# load on this machine. See docs/benchmarks.md.
+# load on this machine. See docs/benchmarks-ingest.md.
 bench-ingest: deps-pg build
 	bash scripts/bench-ingest.sh
 

@@ -5,14 +5,20 @@ import (
 	"net/http"
 	"net/mail"
 	"strings"
+	"sync"
 	"time"
 
 	"carevisit/store"
 )
 
-// A hash to compare against when the e-mail is unknown, so a wrong e-mail
-// takes as long as a wrong password (no account probing by timing).
-var dummyHash, _ = HashPassword("carevisit-timing-equaliser")
+// dummyHash is compared against when the e-mail is unknown, so a wrong
+// e-mail takes as long as a wrong password (no account probing by timing).
+// Computed on first use: argon2id costs 64 MiB, which every other command
+// of the binary should not pay at start.
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := HashPassword("carevisit-timing-equaliser")
+	return h
+})
 
 func (a *App) home(w http.ResponseWriter, r *http.Request) {
 	u := userOf(r)
@@ -73,7 +79,7 @@ func (a *App) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	u, err := a.st.UserByEmail(ctx, email)
 	if errors.Is(err, store.ErrNotFound) {
-		CheckPassword(dummyHash, password)
+		CheckPassword(dummyHash(), password)
 		v.Errors["form"] = v.T("login.err.wrong")
 		a.render(w, r, http.StatusUnprocessableEntity, "login", v)
 		return

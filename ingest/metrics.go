@@ -50,7 +50,7 @@ func newMetrics(reg prometheus.Registerer, queueDepth func() float64) *Metrics {
 		CommitErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "carevisit_ingest_commit_errors_total",
 			Help: "Failed batch commits (retried)."}),
 		AckLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "carevisit_ingest_ack_seconds",
-			Help: "From a data frame's arrival to its acknowledgement being queued for the device.",
+			Help:    "From a data frame's arrival to its acknowledgement being queued for the device.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 		Paused: prometheus.NewCounter(prometheus.CounterOpts{Name: "carevisit_ingest_backpressure_pauses_total",
 			Help: "Times a connection stopped being read because the queue was full."}),

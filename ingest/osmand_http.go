@@ -110,4 +110,3 @@ func (s *Server) registerNow(ctx context.Context, ident string) (store.Device, b
 	s.reg.put(d)
 	return d, true
 }
-

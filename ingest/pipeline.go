@@ -26,7 +26,8 @@ type record struct {
 
 // PositionStore is what the pipeline needs from the database.
 type PositionStore interface {
-	InsertPositions(ctx context.Context, b *store.PositionBatch) (int64, error)
+	InsertPositionsOnly(ctx context.Context, b *store.PositionBatch) (int64, error)
+	UpsertLastPositions(ctx context.Context, ps []store.Position) error
 }
 
 // Committed receives every batch after it is durable (the visit detector,
@@ -46,11 +47,18 @@ type Pipeline struct {
 	wg         sync.WaitGroup
 	healthy    atomic.Bool
 	waiters    *waiters
+
+	// Newest committed fix per device, written to device_last_position
+	// about once a second instead of with every batch.
+	lastMu   sync.Mutex
+	last     map[int64]store.Position
+	lastWG   sync.WaitGroup
+	stopLast chan struct{}
 }
 
 func newPipeline(st PositionStore, size, batchMax int, batchDelay time.Duration, log *slog.Logger) *Pipeline {
 	p := &Pipeline{q: make(chan record, size), st: st, log: log, batchMax: batchMax, batchDelay: batchDelay,
-		waiters: &waiters{}}
+		waiters: &waiters{}, last: map[int64]store.Position{}, stopLast: make(chan struct{})}
 	p.healthy.Store(true)
 	return p
 }
@@ -88,12 +96,65 @@ func (p *Pipeline) start(n int) {
 		p.wg.Add(1)
 		go p.run()
 	}
+	p.lastWG.Add(1)
+	go p.lastLoop()
 }
 
-// close stops intake; writers flush what is queued and return.
+// close stops intake; writers flush what is queued, the last positions are
+// written, and it returns.
 func (p *Pipeline) close() {
 	close(p.q)
 	p.wg.Wait()
+	close(p.stopLast)
+	p.lastWG.Wait()
+}
+
+// noteLast remembers the newest committed fix of each device.
+func (p *Pipeline) noteLast(ps []store.Position) {
+	p.lastMu.Lock()
+	for i := range ps {
+		if cur, ok := p.last[ps[i].DeviceID]; !ok || !ps[i].FixTime.Before(cur.FixTime) {
+			p.last[ps[i].DeviceID] = ps[i]
+		}
+	}
+	p.lastMu.Unlock()
+}
+
+func (p *Pipeline) lastLoop() {
+	defer p.lastWG.Done()
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			p.flushLast()
+		case <-p.stopLast:
+			p.flushLast()
+			return
+		}
+	}
+}
+
+func (p *Pipeline) flushLast() {
+	p.lastMu.Lock()
+	if len(p.last) == 0 {
+		p.lastMu.Unlock()
+		return
+	}
+	list := make([]store.Position, 0, len(p.last))
+	for _, v := range p.last {
+		list = append(list, v)
+	}
+	p.last = make(map[int64]store.Position, len(list))
+	p.lastMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p.st.UpsertLastPositions(ctx, list); err != nil {
+		// Only the live map's freshness is at stake: put them back for the
+		// next tick (newer fixes win).
+		p.log.Warn("last positions not updated", "err", err, "devices", len(list))
+		p.noteLast(list)
+	}
 }
 
 func (p *Pipeline) run() {
@@ -126,6 +187,7 @@ func (p *Pipeline) run() {
 			positions = append(positions, batch[i].pos)
 		}
 		p.commit(&rows, len(batch))
+		p.noteLast(positions)
 		now := time.Now()
 		for i := range batch {
 			if batch[i].ack != nil {
@@ -149,7 +211,7 @@ func (p *Pipeline) commit(rows *store.PositionBatch, n int) {
 	for {
 		t0 := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		inserted, err := p.st.InsertPositions(ctx, rows)
+		inserted, err := p.st.InsertPositionsOnly(ctx, rows)
 		cancel()
 		if err == nil {
 			p.m.CommitLatency.Observe(time.Since(t0).Seconds())

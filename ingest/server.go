@@ -103,13 +103,14 @@ type Server struct {
 	ipConns map[string]int
 
 	osmand *http.Server
+	regSem chan struct{} // bounds concurrent registrations of unknown devices
 }
 
 // New prepares a server; nothing listens until Run.
 func New(cfg Config, st *store.Store, promReg prometheus.Registerer, log *slog.Logger) (*Server, error) {
 	cfg.defaults()
 	s := &Server{cfg: cfg, st: st, log: log, ports: map[int]string{}, ipConns: map[string]int{},
-		bootCh: make(chan struct{})}
+		bootCh: make(chan struct{}), regSem: make(chan struct{}, 4)}
 	for proto, addr := range cfg.Listen {
 		if cfg.Codecs[proto] == nil {
 			return nil, fmt.Errorf("ingest: no decoder for protocol %q", proto)
@@ -177,6 +178,8 @@ func (s *Server) Run(ctx context.Context) error {
 		errc <- gnet.Rotate(s, addrs,
 			gnet.WithMulticore(s.cfg.Multicore),
 			gnet.WithReusePort(false),
+			// A restart must not wait for the old connections' TIME_WAIT.
+			gnet.WithReuseAddr(true),
 			gnet.WithTicker(true),
 			gnet.WithTCPKeepAlive(3*time.Minute),
 			gnet.WithReadBufferCap(16<<10),
@@ -505,10 +508,19 @@ func (s *Server) frameCounter(sess *session, typ string) prometheus.Counter {
 }
 
 // register adds an unknown device (serve --register-unknown) off the event
-// loop, then wakes the connection to decode the waiting frame again.
+// loop, then wakes the connection to decode the waiting frame again. At most
+// a few registrations run at once, so a fleet logging in for the first time
+// does not take every database connection from the writers.
 func (s *Server) register(c gnet.Conn, sess *session, ident string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	select {
+	case s.regSem <- struct{}{}:
+		defer func() { <-s.regSem }()
+	case <-ctx.Done():
+		c.Close()
+		return
+	}
 	d := store.Device{Ident: ident, Protocol: sess.proto, Name: sess.proto + " " + ident}
 	id, err := s.st.AddDevice(ctx, d)
 	if errors.Is(err, store.ErrDuplicate) {

@@ -262,6 +262,23 @@ func TestGT06(t *testing.T) {
 		if d := lat - fix(0).Lat; d > 1e-5 || d < -1e-5 {
 			t.Errorf("stored lat %v, want %v", lat, fix(0).Lat)
 		}
+		// The live map's last position follows within a second; an older
+		// fix sent afterwards (a late upload) does not rewind it.
+		old := fix(0)
+		old.Time = old.Time.Add(-time.Hour)
+		send(t, c, gt06.AppendLocation(nil, old, 3))
+		read(t, c, 10)
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			last, err := h.st.LastPositionOf(context.Background(), h.dev[imeiA])
+			if err == nil && last.FixTime.Equal(fix(0).Time) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("last position %+v (%v), want the fix at %v", last, err, fix(0).Time)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	})
 
 	t.Run("split and coalesced frames, resend stored once", func(t *testing.T) {
@@ -292,7 +309,7 @@ func TestGT06(t *testing.T) {
 		b := append([]byte("\x00\xffnoise\r\n"), gt06.AppendLocation(nil, fix(20), 3)...)
 		send(t, c, b)
 		read(t, c, 10)
-		h.waitRows(imeiA, 2)
+		h.waitRows(imeiA, 3)
 	})
 
 	t.Run("unknown IMEI gets no reply, is closed and listed", func(t *testing.T) {

@@ -115,6 +115,67 @@ WITH rows AS (
 )
 SELECT (SELECT count(*) FROM ins)`
 
+// insertOnlySQL is the ingest hot path: positions only. The last position
+// of each device is kept by UpsertLastPositions, coalesced per second,
+// because upserting it per batch cost more than the insert itself.
+const insertOnlySQL = `
+INSERT INTO positions (device_id, fix_time, recv_time, lat, lon, valid, approximate, accuracy_m, speed_kmh,
+	course, altitude_m, sats, hdop, battery, alarm, source, attributes)
+SELECT device_id, fix_time, recv_time, lat, lon, valid, approximate, nullif(accuracy_m, 'NaN'),
+	nullif(speed_kmh, 'NaN'), nullif(course, 'NaN'), nullif(altitude_m, 'NaN'), nullif(sats, -1),
+	nullif(hdop, 'NaN'), nullif(battery, -1), nullif(alarm, ''), source, nullif(attributes, '')::jsonb
+FROM unnest($1::bigint[], $2::timestamptz[], $3::timestamptz[], $4::float8[], $5::float8[],
+	$6::bool[], $7::bool[], $8::real[], $9::real[], $10::real[], $11::real[], $12::smallint[], $13::real[],
+	$14::smallint[], $15::text[], $16::text[], $17::text[])
+	AS r(device_id, fix_time, recv_time, lat, lon, valid, approximate, accuracy_m, speed_kmh, course,
+	     altitude_m, sats, hdop, battery, alarm, source, attributes)
+ON CONFLICT DO NOTHING`
+
+// InsertPositionsOnly stores the batch in one statement without touching
+// the devices' last positions (the caller keeps them: see
+// UpsertLastPositions). It returns how many rows were new.
+func (s *Store) InsertPositionsOnly(ctx context.Context, b *PositionBatch) (int64, error) {
+	if b.Len() == 0 {
+		return 0, nil
+	}
+	tag, err := s.Pool.Exec(ctx, insertOnlySQL, b.dev, b.fix, b.recv, b.lat, b.lon, b.valid, b.approx,
+		b.acc, b.speed, b.course, b.alt, b.sats, b.h, b.batt, b.alarm, b.source, b.attrs)
+	if err != nil {
+		return 0, fmt.Errorf("store: insert positions: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// UpsertLastPositions moves each device's last position forward to the
+// given fix (one per device), never back: a late upload of old fixes must
+// not rewind the live map.
+func (s *Store) UpsertLastPositions(ctx context.Context, ps []Position) error {
+	if len(ps) == 0 {
+		return nil
+	}
+	var b PositionBatch
+	for i := range ps {
+		b.Add(&ps[i])
+	}
+	_, err := s.Pool.Exec(ctx, `
+		INSERT INTO device_last_position AS d (device_id, fix_time, recv_time, lat, lon, valid, speed_kmh, course, battery, alarm)
+		SELECT l.device_id, l.fix_time, l.recv_time, l.lat, l.lon, l.valid, nullif(l.speed_kmh, 'NaN'), nullif(l.course, 'NaN'),
+			nullif(l.battery, -1), nullif(l.alarm, '')
+		FROM unnest($1::bigint[], $2::timestamptz[], $3::timestamptz[], $4::float8[], $5::float8[], $6::bool[],
+			$7::real[], $8::real[], $9::smallint[], $10::text[])
+			AS l(device_id, fix_time, recv_time, lat, lon, valid, speed_kmh, course, battery, alarm)
+		JOIN devices dv ON dv.id = l.device_id
+		ON CONFLICT (device_id) DO UPDATE SET fix_time = excluded.fix_time, recv_time = excluded.recv_time,
+			lat = excluded.lat, lon = excluded.lon, valid = excluded.valid, speed_kmh = excluded.speed_kmh,
+			course = excluded.course, battery = coalesce(excluded.battery, d.battery), alarm = excluded.alarm
+		WHERE excluded.fix_time >= d.fix_time`,
+		b.dev, b.fix, b.recv, b.lat, b.lon, b.valid, b.speed, b.course, b.batt, b.alarm)
+	if err != nil {
+		return fmt.Errorf("store: last positions: %w", err)
+	}
+	return nil
+}
+
 // InsertPositions stores the batch in one statement (one commit). It returns
 // how many rows were new; duplicates are skipped. When it returns nil every
 // row is durable (as durable as the server's fsync settings make it).
