@@ -276,7 +276,15 @@ func (e *engine) support(i int) {
 	}
 	f := &e.fixes[i]
 	p := &e.p
-	acc := math.Min(e.sigma[i], p.MaxAccuracyM)
+	sig := e.sigma[i]
+	if kd == kindHeartbeat {
+		// A heartbeat repeating the last position fix is as uncertain as
+		// that fix was (an indoor fix tens of metres off the flat).
+		if j := e.prevPos(i); j >= 0 && e.fixes[j].Lat == f.Lat && e.fixes[j].Lon == f.Lon {
+			sig = max(sig, e.sigma[j])
+		}
+	}
+	acc := math.Min(sig, p.MaxAccuracyM)
 	breakEven := p.CoreM + p.AccuracyShare*acc
 	gate := p.GateM + acc
 	moving := kd == kindPos && f.SpeedMS >= p.VehicleSpeedMS
@@ -324,11 +332,47 @@ func (e *engine) support(i int) {
 	}
 	if kd == kindHeartbeat {
 		e.heartbeatSupport(i)
+	} else if kd == kindPos && !moving {
+		e.bridge(i, row)
 	}
 	e.pres[i] = -1
 	for _, v := range row {
 		e.pres[i] = max(e.pres[i], v)
 	}
+}
+
+// bridge raises the support of position fix i, on the edge of a silence
+// longer than BridgeGap, for every client whose geofence holds both i and
+// the fix on the other side of the silence: the worker walked into the
+// geofence, the data stopped (device off, no network, GPS lost indoors)
+// and resumed with the worker still there or leaving: they were most
+// likely at that client in between.
+func (e *engine) bridge(i int, row []float32) {
+	gap := e.p.BridgeGap.Milliseconds()
+	for _, j := range [2]int{e.prevInformative(i), e.nextInformative(i)} {
+		if j < 0 || e.kind[j] != kindPos || abs64(e.t[j]-e.t[i]) <= gap || e.fixes[j].SpeedMS >= e.p.VehicleSpeedMS {
+			continue
+		}
+		for c := range row {
+			if row[c] > -1 && row[c] < float32(e.p.BridgeSupport) && e.inFence(c, j) {
+				row[c] = float32(e.p.BridgeSupport)
+			}
+		}
+	}
+}
+
+// inFence reports whether position fix i lies within candidate c's
+// geofence, give or take GateM and its accuracy (PolygonSlackM more for a
+// polygon): the test support applies before anything else.
+func (e *engine) inFence(c, i int) bool {
+	f := &e.fixes[i]
+	g := e.cands[c].Fence
+	gate := e.p.GateM + math.Min(e.sigma[i], e.p.MaxAccuracyM)
+	xy := g.local(f.Lat, f.Lon)
+	if g.Shape == Circle {
+		return math.Hypot(xy[0], xy[1])-g.RadiusM <= gate
+	}
+	return g.contains(xy[0], xy[1]) || g.edgeDist(xy[0], xy[1])-e.p.PolygonSlackM <= gate
 }
 
 // heartbeatFixes is how many position fixes before a heartbeat say where
@@ -419,9 +463,24 @@ func (e *engine) recompute() {
 		return
 	}
 	from := e.dirty
+	// Jump flags first: support looks across silences to the next and
+	// previous informative fixes, which depend on them.
+	for i := e.dirty; i < n; i++ {
+		if !e.need[i] {
+			continue
+		}
+		if j := e.isJump(i); j != e.jump[i] {
+			e.jump[i] = j
+			for _, k := range [2]int{e.prevInformative(i), e.nextInformative(i)} {
+				if k >= 0 {
+					e.need[k] = true
+					from = min(from, k)
+				}
+			}
+		}
+	}
 	for i := from; i < n; i++ {
 		if e.need[i] {
-			e.jump[i] = e.isJump(i)
 			e.support(i)
 			e.need[i] = false
 			if e.kind[i] == kindPos {

@@ -62,6 +62,13 @@ type Params struct {
 	// bursts (30-150 m) are left to the smoothing below.
 	JumpM float64
 
+	// BridgeGap and BridgeSupport: a position fix next to a silence longer
+	// than BridgeGap supports, at least BridgeSupport, every client whose
+	// geofence holds it and the fix across the silence (the worker went
+	// quiet inside the geofence and came back inside it).
+	BridgeGap     time.Duration
+	BridgeSupport float64
+
 	// WeightCap: a fix speaks for the time around it, half-way to each
 	// neighbour, but for no more than WeightCap on each side: across a long
 	// silence the fixes on both sides share the time, up to a limit.
@@ -159,6 +166,8 @@ func DefaultParams() Params {
 		PolygonSlackM:       15,
 		VehicleSpeedMS:      2.5,
 		JumpM:               150,
+		BridgeGap:           5 * time.Minute,
+		BridgeSupport:       0.5,
 		WeightCap:           5 * time.Minute,
 		SwitchPenalty:       40 * time.Second,
 		ClientSwitchPenalty: 10 * time.Minute,
