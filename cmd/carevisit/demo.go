@@ -35,6 +35,9 @@ func cmdDemo(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := cabinet.SeedDemoDirectory(ctx, st, orgID); err != nil {
+		return err
+	}
 	if created {
 		fmt.Fprintf(out, "demo organisation %d seeded: %d workers with devices, %d clients\n", orgID, len(demo.Workers), len(demo.Clients))
 	} else {

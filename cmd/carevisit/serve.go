@@ -210,6 +210,7 @@ func (a *app) run(ctx context.Context) error {
 		}
 	}()
 	go a.partitionLoop(ctx)
+	go a.missedLoop(ctx)
 	go a.web.Run(ctx)
 	if a.mail != nil {
 		go (&reports.Scheduler{Store: a.st, Mailer: a.mail, Log: a.log}).Run(ctx)
@@ -228,6 +229,24 @@ func (a *app) run(ctx context.Context) error {
 	a.http.Shutdown(sctx)
 	cancel()
 	return err
+}
+
+// missedLoop flags planned visits whose window passed with no visit.
+func (a *app) missedLoop(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := a.st.DetectMissed(ctx, time.Now()); err != nil {
+				a.log.Warn("missed visits", "err", err)
+			} else if n > 0 {
+				a.log.Info("missed planned visits flagged", "count", n)
+			}
+		}
+	}
 }
 
 // partitionLoop keeps weekly position partitions prepared ahead.
