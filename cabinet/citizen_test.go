@@ -3,6 +3,7 @@ package cabinet_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -690,4 +691,117 @@ func citRow(body, id string) string {
 		return body[i:]
 	}
 	return body[i : i+j]
+}
+
+func TestCitizenProfile(t *testing.T) {
+	e := newCitizenEnv(t)
+	ctx := context.Background()
+	dept := e.dept(e.org, "Отделение №1", 1)
+	c, uid := e.citizen("anna@example.ru", "112-233-445 95", dept)
+
+	// Password: the current one is checked; the new one works, any number of times.
+	if r := c.post("/my/profile/password", url.Values{"current": {"wrong password!"}, "new_password": {"second long password"},
+		"new_password2": {"second long password"}}); r.Code != http.StatusUnprocessableEntity || errNextTo(r.Body, "current") == "" {
+		t.Fatalf("wrong current password: %d", r.Code)
+	}
+	for i, pw := range []string{"second long password", "third long password"} {
+		old := "correct horse battery"
+		if i == 1 {
+			old = "second long password"
+		}
+		if r := c.post("/my/profile/password", url.Values{"current": {old}, "new_password": {pw}, "new_password2": {pw}}); r.Code != http.StatusSeeOther {
+			t.Fatalf("change password %d: %d", i, r.Code)
+		}
+		if r := c.get("/my/profile"); r.Code != 200 {
+			t.Fatalf("the session did not survive the password change: %d", r.Code)
+		}
+	}
+	if r := e.client().login("anna@example.ru", "third long password"); r.Code != http.StatusSeeOther {
+		t.Error("login with the new password")
+	}
+
+	// E-mail: changed only after the link sent to the new address is opened.
+	if r := c.post("/my/profile/email", url.Values{"new_email": {"anna.new@example.ru"}, "email_password": {"third long password"}}); r.Code != http.StatusSeeOther {
+		t.Fatalf("change e-mail: %d\n%s", r.Code, r.Body)
+	}
+	if u, _ := e.st.UserByID(ctx, uid); u.Email != "anna@example.ru" {
+		t.Fatal("the e-mail changed before confirmation")
+	}
+	link := e.mailLink("anna.new@example.ru")
+	if r := c.get(link); r.Code != http.StatusSeeOther {
+		t.Fatalf("confirm the new e-mail: %d", r.Code)
+	}
+	if u, _ := e.st.UserByID(ctx, uid); u.Email != "anna.new@example.ru" {
+		t.Fatalf("e-mail is %q", u.Email)
+	}
+
+	// Everything they hold, as JSON.
+	r := c.get("/my/profile/export")
+	var out map[string]any
+	if r.Code != 200 || json.Unmarshal([]byte(r.Body), &out) != nil {
+		t.Fatalf("export: %d", r.Code)
+	}
+	if p, _ := out["profile"].(map[string]any); p["snils"] != "112-233-445 95" || p["inn"] != "500100732259" {
+		t.Errorf("export profile: %v", out["profile"])
+	}
+
+	// Deletion: needs confirmation, then the account is gone at once.
+	if r := c.post("/my/profile/delete", url.Values{"delete_password": {"third long password"}}); r.Code != http.StatusUnprocessableEntity {
+		t.Fatalf("delete without confirmation: %d", r.Code)
+	}
+	if r := c.post("/my/profile/delete", url.Values{"confirm": {"yes"}, "delete_password": {"third long password"}}); r.Code != http.StatusSeeOther {
+		t.Fatalf("delete: %d", r.Code)
+	}
+	if _, err := e.st.UserByID(ctx, uid); err == nil {
+		t.Error("the account still exists")
+	}
+	var n int
+	e.st.Pool.QueryRow(ctx, `SELECT count(*) FROM citizen_profiles WHERE user_id = $1`, uid).Scan(&n)
+	if n != 0 {
+		t.Error("the profile survived the deletion")
+	}
+	if r := c.get("/my"); r.Code != http.StatusSeeOther {
+		t.Error("the deleted account's session still works")
+	}
+}
+
+func TestCitizenAccessRules(t *testing.T) {
+	e := newCitizenEnv(t)
+	dept := e.dept(e.org, "Отделение №1", 1)
+	e.user(e.org, "aud@example.ru", store.RoleAuditor, "correct horse battery")
+	_, _ = e.citizen("anna@example.ru", "112-233-445 95", dept)
+	a := e.client()
+	a.login("aud@example.ru", "correct horse battery")
+	if r := a.get("/my"); r.Code != http.StatusForbidden {
+		t.Errorf("staff on /my: %d", r.Code)
+	}
+	if r := a.get("/staff/applications"); r.Code != 200 {
+		t.Errorf("auditor on the inbox: %d", r.Code)
+	}
+	if r := a.post("/staff/departments", url.Values{"name": {"X"}, "slot_minutes": {"30"}, "capacity": {"1"}}); r.Code != http.StatusForbidden {
+		t.Errorf("auditor creating a department: %d", r.Code)
+	}
+	if r := e.client().get("/my/applications"); r.Code != http.StatusSeeOther || !strings.HasPrefix(r.Location, "/login") {
+		t.Errorf("anonymous on /my/applications: %d", r.Code)
+	}
+	c, _ := e.citizen("boris@example.ru", "123-456-789 64", dept)
+	if r := c.get("/staff/applications"); r.Code != http.StatusForbidden {
+		t.Errorf("citizen on the staff inbox: %d", r.Code)
+	}
+	e.user(e.org, "adm@example.ru", store.RoleAdmin, "correct horse battery")
+	s := e.client()
+	s.login("adm@example.ru", "correct horse battery")
+	r := s.post("/staff/departments", url.Values{"name": {"Отделение №2"}, "region": {"Южный"}, "slot_minutes": {"20"}, "capacity": {"2"}})
+	if r.Code != http.StatusSeeOther {
+		t.Fatalf("create department: %d\n%s", r.Code, r.Body)
+	}
+	if r := s.post(r.Location+"/hours", url.Values{"start_1": {"09:00"}, "end_1": {"08:00"}}); r.Code != http.StatusUnprocessableEntity {
+		t.Errorf("hours ending before they start: %d", r.Code)
+	}
+	if r := s.post(r.Location+"/hours", url.Values{"start_1": {"09:00"}, "end_1": {"13:00"}}); r.Code != http.StatusSeeOther {
+		t.Errorf("hours: %d", r.Code)
+	}
+	if r := s.get(r.Location); !strings.Contains(r.Body, `value="09:00"`) || !strings.Contains(r.Body, `value="13:00"`) {
+		t.Error("hours not shown back")
+	}
 }
