@@ -212,6 +212,7 @@ func (a *app) run(ctx context.Context) error {
 	go a.partitionLoop(ctx)
 	go a.missedLoop(ctx)
 	go a.web.Run(ctx)
+	go a.web.RunAlerts(ctx, 30*time.Second)
 	if a.mail != nil {
 		go (&reports.Scheduler{Store: a.st, Mailer: a.mail, Log: a.log}).Run(ctx)
 	} else {
