@@ -301,17 +301,24 @@ func (as *assigner) enough(c, lo, hi int) bool {
 }
 
 // outdoors reports whether points lo..hi-1 look like a worker standing
-// outdoors: no Wi-Fi, cell-tower or heartbeat fixes, and the GPS
-// accuracy while standing no worse than OutdoorRatio times the device's
-// accuracy while walking (indoors it is 1.8-2 times worse; outdoors the
-// same). Split off a stay, such a part is a stop on the way, not a visit.
+// outdoors (see engine.outdoors). Split off a stay, such a part is a stop
+// on the way, not a visit.
 func (as *assigner) outdoors(lo, hi int) bool {
-	e := as.e
-	if as.walkSigma <= 0 {
+	return as.e.outdoors(as.pts[lo].i, as.pts[hi-1].i, as.walkSigma)
+}
+
+// outdoors reports whether fixes a..b look like a worker standing
+// outdoors: no Wi-Fi, cell-tower or heartbeat fixes, and the GPS accuracy
+// while standing no worse than OutdoorRatio times walk, the device's
+// accuracy while walking (indoors it is 1.8-2 times worse; outdoors the
+// same).
+func (e *engine) outdoors(a, b int, walk float64) bool {
+	if walk <= 0 {
 		return false
 	}
-	var sig []float64
-	for i := as.pts[lo].i; i <= as.pts[hi-1].i; i++ {
+	var buf [64]float64
+	sig := buf[:0]
+	for i := a; i <= b; i++ {
 		switch {
 		case e.kind[i] == kindHeartbeat || e.kind[i] == kindCoarse:
 			return false
@@ -328,7 +335,7 @@ func (as *assigner) outdoors(lo, hi int) bool {
 		return false
 	}
 	slices.Sort(sig)
-	return sig[len(sig)/2] <= e.p.OutdoorRatio*as.walkSigma
+	return sig[len(sig)/2] <= e.p.OutdoorRatio*walk
 }
 
 // walkSigma is the device's median GPS accuracy while walking (speed

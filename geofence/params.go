@@ -133,8 +133,10 @@ type Params struct {
 	// SilenceReports: an interval longer than this many usual report
 	// intervals is a silence, not an ordinary gap between two fixes.
 	SilenceReports float64
-	// MinDuration: shorter detections are dropped (real visits last >= 2
-	// minutes; a pass-by with a pause is shorter).
+	// MinDuration: shorter detections are dropped. Real visits last at
+	// least 2 minutes, and start and end are each placed within half a
+	// report interval (5-30 s), so a real visit comes out above ~100 s; a
+	// pause at a crossing or a stop of a minute does not.
 	MinDuration time.Duration
 
 	// NormDuration: visits shorter than this get FlagShort (the
@@ -187,7 +189,7 @@ func DefaultParams() Params {
 		StillM:              50,
 		SilenceReports:      3,
 		DoorM:               10,
-		MinDuration:         60 * time.Second,
+		MinDuration:         100 * time.Second,
 		NormDuration:        10 * time.Minute,
 		MinEvidenceFixes:    2,
 		GapNote:             5 * time.Minute,
