@@ -23,8 +23,8 @@ var copyColumns = []string{"device_id", "fix_time", "recv_time", "lat", "lon", "
 // cmdCopyBench measures the raw COPY ceiling of the positions table: rows
 // shaped like the ones GT06 locations produce, in transactions of -batch
 // rows from -writers connections, as the ingest writers commit them.
-// -mode insert runs the ingest writer's own statement (store.InsertPositions:
-// unnest, ON CONFLICT DO NOTHING, last-position upsert) on the same rows for
+// -mode insert runs the ingest writer's own statement (store.InsertPositionsOnly:
+// unnest, ON CONFLICT DO NOTHING; last positions are written apart) on the same rows for
 // registered devices, to separate the database's share from the server's.
 func cmdCopyBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("copybench", flag.ContinueOnError)
@@ -117,7 +117,7 @@ func cmdCopyBench(ctx context.Context, args []string, stdout, stderr io.Writer) 
 				var n int64
 				var err error
 				if *mode == "insert" {
-					n, err = st.InsertPositions(ctx, &pb)
+					n, err = st.InsertPositionsOnly(ctx, &pb)
 				} else {
 					n, err = pool.CopyFrom(ctx, pgx.Identifier{"positions"}, copyColumns, pgx.CopyFromRows(buf))
 				}
