@@ -176,6 +176,7 @@ type apptNewData struct {
 	Service  string
 	Days     []calDay
 	Day      string
+	DayLabel string
 	Slots    []slot
 	Change   store.Booking
 	Watching bool
@@ -249,6 +250,7 @@ func (a *App) apptNewPage(w http.ResponseWriter, r *http.Request, status int, v 
 		d.Days = s.calendar(used, now)
 		if day, err := time.ParseInLocation(time.DateOnly, d.Day, s.loc); err == nil {
 			d.Slots = s.slots(day.Add(12*time.Hour), used, now)
+			d.DayLabel = day.Format("02.01.2006")
 		} else {
 			d.Day = ""
 		}
