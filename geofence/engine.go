@@ -254,7 +254,14 @@ func (e *engine) isJump(i int) bool {
 	if a < 0 || b < 0 {
 		return false
 	}
-	lim := e.p.JumpM + math.Min(e.sigma[i], e.p.MaxAccuracyM)
+	lim := e.p.JumpM
+	if gap := e.p.BridgeGap.Milliseconds(); e.t[i]-e.t[a] > gap && e.t[b]-e.t[i] > gap {
+		// A lone fix between two long silences: a device that moves
+		// reports often (phones and trackers alike), so the worker sat
+		// still and a fix away from both neighbours is multipath.
+		lim = e.p.StillM
+	}
+	lim += math.Min(e.sigma[i], e.p.MaxAccuracyM)
 	da, db := e.distM(a, i), e.distM(i, b)
 	if da < lim || db < lim {
 		return false
@@ -277,11 +284,20 @@ func (e *engine) support(i int) {
 	f := &e.fixes[i]
 	p := &e.p
 	sig := e.sigma[i]
+	lat, lon := f.Lat, f.Lon
 	if kd == kindHeartbeat {
 		// A heartbeat repeating the last position fix is as uncertain as
-		// that fix was (an indoor fix tens of metres off the flat).
+		// that fix was (an indoor fix tens of metres off the flat); one
+		// repeating a rejected jump says the device sat still where it
+		// was before the jump.
 		if j := e.prevPos(i); j >= 0 && e.fixes[j].Lat == f.Lat && e.fixes[j].Lon == f.Lon {
-			sig = max(sig, e.sigma[j])
+			for j >= 0 && e.jump[j] {
+				j = e.prevPos(j)
+			}
+			if j >= 0 {
+				lat, lon = e.fixes[j].Lat, e.fixes[j].Lon
+				sig = max(sig, e.sigma[j])
+			}
 		}
 	}
 	acc := math.Min(sig, p.MaxAccuracyM)
@@ -296,11 +312,11 @@ func (e *engine) support(i int) {
 		// Cheap reject on the bounding box before any trigonometry.
 		dLat := (gate + 1) / metresPerDegLat
 		dLon := (gate + 1) / math.Max(g.kx, 1)
-		if f.Lat < g.Bound.Min[1]-dLat || f.Lat > g.Bound.Max[1]+dLat || f.Lon < g.Bound.Min[0]-dLon || f.Lon > g.Bound.Max[0]+dLon {
+		if lat < g.Bound.Min[1]-dLat || lat > g.Bound.Max[1]+dLat || lon < g.Bound.Min[0]-dLon || lon > g.Bound.Max[0]+dLon {
 			row[c], drow[c] = -1, float32(math.Inf(1))
 			continue
 		}
-		xy := g.local(f.Lat, f.Lon)
+		xy := g.local(lat, lon)
 		d := math.Hypot(xy[0], xy[1])
 		drow[c] = float32(d)
 		var edge float64
