@@ -40,6 +40,8 @@ deps-browser:
 # server, and simulated trackers moving around the demo clients.
 run: deps-pg build
 	@DSN="$$($(PG) start $(VAR)/pg durable)" && export DATABASE_URL="$$DSN" && \
+	{ [ -s $(VAR)/data.key ] || { umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >$(VAR)/data.key; }; } && \
+	export CAREVISIT_DATA_KEY="$${CAREVISIT_DATA_KEY:-$$(cat $(VAR)/data.key)}" && \
 	$(BIN)/carevisit migrate && $(BIN)/carevisit demo seed && \
 	( $(BIN)/firmware-sim demo >$(VAR)/firmware-sim.log 2>&1 & echo $$! >$(VAR)/firmware-sim.pid ) && \
 	trap 'kill $$(cat $(VAR)/firmware-sim.pid) 2>/dev/null' EXIT && \

@@ -222,6 +222,7 @@ func (a *App) newView(r *http.Request, title, nav string) *view {
 	}
 	v := &view{Lang: langOf(r, locale), Title: title, Nav: nav, User: u, cat: a.cat, loc: time.UTC,
 		Errors: map[string]string{}, Form: url.Values{}, Path: r.URL.Path, Query: r.URL.RawQuery, Tiles: a.cfg.TileURL}
+	v.SSO = a.cit.oidc.Load() != nil
 	if u != nil && u.OrgID != 0 {
 		if o, err := a.st.OrganisationByID(r.Context(), u.OrgID); err == nil {
 			v.Org = &o

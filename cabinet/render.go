@@ -160,6 +160,7 @@ type view struct {
 	Path   string
 	Query  string
 	Tiles  string // map tile URL template, "" = no tiles
+	SSO    bool   // sign-in through the external OpenID Connect provider is on
 
 	cat      catalog
 	loc      *time.Location

@@ -28,6 +28,7 @@ import (
 	"carevisit/protocol/osmand"
 	"carevisit/protocol/watch"
 	"carevisit/reports"
+	"carevisit/secretbox"
 	"carevisit/store"
 	"carevisit/tracking"
 )
@@ -182,6 +183,10 @@ func newApp(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, error
 		st.Close()
 		return nil, err
 	}
+	if err := configureCitizen(web, log); err != nil {
+		st.Close()
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/", web.Handler())
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -230,6 +235,30 @@ func (a *app) run(ctx context.Context) error {
 	a.http.Shutdown(sctx)
 	cancel()
 	return err
+}
+
+// configureCitizen gives the citizen cabinet its data key (SNILS, passport,
+// INN and documents are encrypted with it) and, when configured, the
+// single sign-on provider.
+func configureCitizen(web *cabinet.App, log *slog.Logger) error {
+	if k := os.Getenv("CAREVISIT_DATA_KEY"); k != "" {
+		key, err := secretbox.ParseKey(k)
+		if err != nil {
+			return fmt.Errorf("CAREVISIT_DATA_KEY: %w", err)
+		}
+		if err := web.SetDataKey(key); err != nil {
+			return fmt.Errorf("CAREVISIT_DATA_KEY: %w", err)
+		}
+	} else {
+		log.Warn("CAREVISIT_DATA_KEY is not set: the citizen cabinet cannot store personal data (registration is refused)")
+	}
+	if iss := os.Getenv("CAREVISIT_OIDC_ISSUER"); iss != "" {
+		if err := web.SetOIDC(cabinet.OIDCConfig{Issuer: iss, ClientID: os.Getenv("CAREVISIT_OIDC_CLIENT_ID"),
+			ClientSecret: os.Getenv("CAREVISIT_OIDC_CLIENT_SECRET")}); err != nil {
+			return fmt.Errorf("single sign-on (CAREVISIT_OIDC_ISSUER): %w", err)
+		}
+	}
+	return nil
 }
 
 // missedLoop flags planned visits whose window passed with no visit.
