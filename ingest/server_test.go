@@ -312,6 +312,25 @@ func TestGT06(t *testing.T) {
 		h.waitRows(imeiA, 3)
 	})
 
+	t.Run("a wrong CRC is counted, and the fix is still stored and acked", func(t *testing.T) {
+		c := h.dial("gt06")
+		login(t, c, imeiA)
+		before := testutil.ToFloat64(h.srv.M.CRCMismatches.WithLabelValues("gt06"))
+		frame := gt06.AppendLocation(nil, fix(60), 7)
+		frame[len(frame)-3] ^= 0xff // last CRC byte, before 0D 0A
+		send(t, c, frame)
+		read(t, c, 10)
+		if after := testutil.ToFloat64(h.srv.M.CRCMismatches.WithLabelValues("gt06")); after != before+1 {
+			t.Errorf("CRC mismatches %v -> %v, want +1", before, after)
+		}
+		var n int
+		h.st.Pool.QueryRow(context.Background(), `SELECT count(*) FROM positions WHERE device_id = $1 AND fix_time = $2`,
+			h.dev[imeiA], fix(60).Time).Scan(&n)
+		if n != 1 {
+			t.Errorf("fix with a wrong CRC stored %d times, want 1", n)
+		}
+	})
+
 	t.Run("unknown IMEI gets no reply, is closed and listed", func(t *testing.T) {
 		c := h.dial("gt06")
 		send(t, c, gt06.AppendLogin(nil, "359710049000001", 1))
