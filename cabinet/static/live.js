@@ -89,7 +89,9 @@
       Object.keys(markers).forEach(function (id) {
         if (!seen[id]) { map.removeLayer(markers[id]); delete markers[id]; }
       });
-      if (first) { fit(map, bounds); first = false; }
+      // Fit once the first worker has a fix: a map opened before any
+      // tracker reported would otherwise stay on the default view.
+      if (first && bounds.length) { fit(map, bounds); first = false; }
       var upd = document.getElementById('live-updated');
       if (upd) { upd.textContent = s.updated; }
       var badge = document.getElementById('live-alerts');
