@@ -1,20 +1,16 @@
 package gt06
 
 import (
-	"encoding/hex"
 	"errors"
 	"testing"
 	"time"
 
 	"carevisit/protocol"
+	"carevisit/protocol/internal/codectest"
 )
 
 func addSeeds(f *testing.F) {
-	for _, v := range loadVectors(f) {
-		if b, err := hex.DecodeString(v.InputHex); err == nil {
-			f.Add(b)
-		}
-	}
+	codectest.Seed(f, "gt06")
 	f.Add(AppendLocation(nil, protocol.Message{Time: time.Unix(1700000000, 0), Valid: true, Lat: 10, Lon: 20}, 1))
 }
 

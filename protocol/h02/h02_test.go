@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"carevisit/protocol"
+	"carevisit/protocol/internal/codectest"
 )
 
 var fixedNow = time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
@@ -291,24 +292,9 @@ func TestRoundTrip(t *testing.T) {
 		c := newTestCodec()
 		stream := AppendV1([]byte("\r\n"), "4210051415", want)
 		stream = AppendHeartbeat(stream, "4210051415", 42)
-		var got []protocol.Message
-		for len(stream) > 0 {
-			n, skip, err := c.Frame(stream)
-			if errors.Is(err, protocol.ErrGarbage) {
-				stream = stream[skip:]
-				continue
-			}
-			if err != nil || n == 0 {
-				t.Fatalf("Frame(%q) = %d, %v", stream, n, err)
-			}
-			got, _, err = c.Decode(stream[:n], got, nil)
-			if err != nil {
-				t.Fatalf("Decode(%q): %v", stream[:n], err)
-			}
-			stream = stream[n:]
-		}
-		if len(got) != 2 {
-			t.Fatalf("%d messages", len(got))
+		got, _, skipped := codectest.DecodeStream(t, c, stream)
+		if len(got) != 2 || skipped != 2 {
+			t.Fatalf("%d messages, %d bytes skipped", len(got), skipped)
 		}
 		p, hb := got[0], got[1]
 		if !p.Time.Equal(want.Time) || p.Valid != want.Valid || math.Abs(p.Lat-want.Lat) > 1e-6 || math.Abs(p.Lon-want.Lon) > 1e-6 ||
@@ -322,17 +308,5 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func BenchmarkDecode(b *testing.B) {
-	frame := []byte("*HQ,4210051415,V1,164549,A,0956.3869,N,08406.7068,W,000.00,000,221215,FFFFFBFF#")
-	c := New()
-	msgs := make([]protocol.Message, 0, 4)
-	reply := make([]byte, 0, 64)
-	b.ReportAllocs()
-	b.SetBytes(int64(len(frame)))
-	for b.Loop() {
-		var err error
-		msgs, reply, err = c.Decode(frame, msgs[:0], reply[:0])
-		if err != nil || len(msgs) != 1 {
-			b.Fatal(err)
-		}
-	}
+	codectest.BenchmarkDecode(b, New(), []byte("*HQ,4210051415,V1,164549,A,0956.3869,N,08406.7068,W,000.00,000,221215,FFFFFBFF#"))
 }

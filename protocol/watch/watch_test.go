@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"carevisit/protocol"
+	"carevisit/protocol/internal/codectest"
 )
 
 var fixedNow = time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
@@ -263,23 +264,9 @@ func TestRoundTrip(t *testing.T) {
 	stream = AppendAL(stream, "3G", "1234567890", sos)
 
 	c := newTestCodec()
-	var msgs []protocol.Message
-	var replies []string
-	for len(stream) > 0 {
-		n, _, err := c.Frame(stream)
-		if err != nil || n == 0 {
-			t.Fatalf("Frame(%q) = %d, %v", stream, n, err)
-		}
-		var reply []byte
-		msgs, reply, err = c.Decode(stream[:n], msgs, nil)
-		if err != nil {
-			t.Fatalf("Decode(%q): %v", stream[:n], err)
-		}
-		replies = append(replies, string(reply))
-		stream = stream[n:]
-	}
-	if len(msgs) != 3 {
-		t.Fatalf("%d messages", len(msgs))
+	msgs, replies, skipped := codectest.DecodeStream(t, c, stream)
+	if len(msgs) != 3 || skipped != 0 {
+		t.Fatalf("%d messages, %d bytes skipped", len(msgs), skipped)
 	}
 	if lk := msgs[0]; lk.Type != protocol.TypeStatus || lk.Steps != 4321 || lk.Battery != 64 {
 		t.Errorf("LK %+v", lk)
@@ -309,17 +296,5 @@ func TestEncodedLength(t *testing.T) {
 }
 
 func BenchmarkDecode(b *testing.B) {
-	frame := []byte("[3G*4700222306*0077*UD,120316,140610,V,48.779045,N, 9.1574736,E,0.00,0.0,0.0,0,25,83,0,0,00000000,2,255,262,1,21041,9067,121,21041,5981,116]")
-	c := New()
-	msgs := make([]protocol.Message, 0, 4)
-	reply := make([]byte, 0, 64)
-	b.ReportAllocs()
-	b.SetBytes(int64(len(frame)))
-	for b.Loop() {
-		var err error
-		msgs, reply, err = c.Decode(frame, msgs[:0], reply[:0])
-		if err != nil || len(msgs) != 1 {
-			b.Fatal(err)
-		}
-	}
+	codectest.BenchmarkDecode(b, New(), []byte("[3G*4700222306*0077*UD,120316,140610,V,48.779045,N, 9.1574736,E,0.00,0.0,0.0,0,25,83,0,0,00000000,2,255,262,1,21041,9067,121,21041,5981,116]"))
 }
