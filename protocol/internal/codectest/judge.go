@@ -124,24 +124,12 @@ func Judge(v Vector, got Got) string {
 	return "unknown expect " + v.Expect
 }
 
-// Plausibility bounds of Traccar's verifyDecodedPosition.
-var (
-	minFixTime = time.Date(1999, 1, 1, 0, 0, 0, 0, time.UTC)
-)
-
-const (
-	knotKmh              = 1.852
-	minAlt, maxAlt       = -12262, 18000 // metres
-	maxSpeedKn           = 869
-	coordTolerance       = 1e-5 // degrees
-	relDoubleTolerance   = 1e-9
-	futureFixAllowance   = 25 * time.Hour
-	explicitTimeRounding = time.Millisecond
-)
+const knotKmh = 1.852
 
 // checkPosition compares p with the vector's explicit time/valid/lat/lon
 // when it has them, else checks the fix time and coordinates are plausible;
-// altitude, speed, course and the device are checked either way.
+// altitude, speed, course and the device are checked either way (Traccar's
+// verifyDecodedPosition).
 func checkPosition(v Vector, p protocol.Message) string {
 	var why []string
 	if v.Time != nil || v.Valid != nil || v.Lat != nil || v.Lon != nil {
@@ -149,31 +137,31 @@ func checkPosition(v Vector, p protocol.Message) string {
 			want, err := time.Parse(time.RFC3339Nano, *v.Time)
 			if err != nil {
 				why = append(why, "bad vector time "+*v.Time)
-			} else if !p.Time.Truncate(explicitTimeRounding).Equal(want) {
+			} else if !p.Time.Truncate(time.Millisecond).Equal(want) {
 				why = append(why, fmt.Sprintf("time %v, want %v", p.Time, want))
 			}
 		}
 		if v.Valid != nil && p.Valid != *v.Valid {
 			why = append(why, fmt.Sprintf("valid %v, want %v", p.Valid, *v.Valid))
 		}
-		if v.Lat != nil && math.Abs(p.Lat-*v.Lat) > coordTolerance {
+		if v.Lat != nil && math.Abs(p.Lat-*v.Lat) > 1e-5 {
 			why = append(why, fmt.Sprintf("lat %v, want %v", p.Lat, *v.Lat))
 		}
-		if v.Lon != nil && math.Abs(p.Lon-*v.Lon) > coordTolerance {
+		if v.Lon != nil && math.Abs(p.Lon-*v.Lon) > 1e-5 {
 			why = append(why, fmt.Sprintf("lon %v, want %v", p.Lon, *v.Lon))
 		}
 	} else {
-		if !p.Time.After(minFixTime) || !p.Time.Before(time.Now().Add(futureFixAllowance)) {
+		if !p.Time.After(time.Date(1999, 1, 1, 0, 0, 0, 0, time.UTC)) || !p.Time.Before(time.Now().Add(25*time.Hour)) {
 			why = append(why, fmt.Sprintf("implausible time %v", p.Time))
 		}
 		if p.Lat < -90 || p.Lat > 90 || p.Lon < -180 || p.Lon > 180 {
 			why = append(why, fmt.Sprintf("coordinates out of range %v,%v", p.Lat, p.Lon))
 		}
 	}
-	if p.Altitude < minAlt || p.Altitude > maxAlt {
+	if p.Altitude < -12262 || p.Altitude > 18000 {
 		why = append(why, fmt.Sprintf("altitude %v", p.Altitude))
 	}
-	if kn := p.SpeedKmh / knotKmh; kn < 0 || kn > maxSpeedKn {
+	if kn := p.SpeedKmh / knotKmh; kn < 0 || kn > 869 {
 		why = append(why, fmt.Sprintf("speed %v kn", kn))
 	}
 	if p.Course < 0 || p.Course > 360 {
@@ -236,7 +224,7 @@ func sameValue(got, want any, typ string) bool {
 	case "double":
 		w, err := number(want).Float64()
 		g, ok := got.(float64)
-		return err == nil && ok && math.Abs(g-w) <= relDoubleTolerance*math.Max(1, math.Abs(w))
+		return err == nil && ok && math.Abs(g-w) <= 1e-9*math.Max(1, math.Abs(w))
 	}
 	return false
 }
