@@ -29,7 +29,6 @@
   function live(el) {
     var map = newMap(el);
     var markers = {};
-    var first = true;
     var status = document.getElementById('live-status');
 
     function setStatus(key) { if (status) { status.textContent = status.dataset[key] || ''; } }
@@ -58,6 +57,14 @@
       return tr;
     }
 
+    // Only the user's own gestures stop following (our fitBounds also fires
+    // Leaflet's zoom events, so those cannot tell).
+    var follow = true;
+    var stop = function () { follow = false; };
+    map.on('dragstart', stop);
+    var box = map.getContainer();
+    ['wheel', 'dblclick', 'touchstart', 'keydown'].forEach(function (ev) { box.addEventListener(ev, stop, { passive: true }); });
+    box.querySelectorAll('.leaflet-control-zoom a').forEach(function (a) { a.addEventListener('click', stop); });
     function apply(s) {
       var seen = {};
       var bounds = [];
@@ -89,9 +96,9 @@
       Object.keys(markers).forEach(function (id) {
         if (!seen[id]) { map.removeLayer(markers[id]); delete markers[id]; }
       });
-      // Fit once the first worker has a fix: a map opened before any
-      // tracker reported would otherwise stay on the default view.
-      if (first && bounds.length) { fit(map, bounds); first = false; }
+      // Follow the workers (fit the view to them) until the supervisor pans
+      // or zooms by hand; then the view is theirs.
+      if (follow && bounds.length) { fit(map, bounds); }
       var upd = document.getElementById('live-updated');
       if (upd) { upd.textContent = s.updated; }
       var badge = document.getElementById('live-alerts');
