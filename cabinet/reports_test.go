@@ -328,7 +328,7 @@ func TestReportsJobsBelongToTheirUser(t *testing.T) {
 	s := waitJob(t, c, id)
 
 	for _, other := range []*client{
-		e.loginAs(e.org, "admin2@example.ru", store.RoleAdmin),    // same organisation, another user
+		e.loginAs(e.org, "admin2@example.ru", store.RoleAdmin),   // same organisation, another user
 		e.loginAs(f.org2, "foreign@example.ru", store.RoleAdmin), // another organisation
 	} {
 		for _, path := range []string{"/staff/reports/jobs/" + id, s.File} {
