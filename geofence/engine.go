@@ -177,15 +177,16 @@ func (e *engine) markDirty(i int) {
 	if b >= 0 {
 		e.need[b] = true
 	}
-	// Recompute forward from the second position-or-heartbeat fix before
-	// i: a jump flag changing at a moves the weight of the one before it.
-	j := i - 1
-	for k := 0; j > 0; j-- {
-		if kd := e.kind[j]; kd == kindPos || kd == kindHeartbeat {
-			if k++; k == 2 {
-				break
-			}
-		}
+	// Recompute from the position-or-heartbeat fix before the earlier of
+	// i and a: a jump flag changing at a moves the weight of the one
+	// before it (heartbeats may sit between a and i).
+	lo := i
+	if a >= 0 {
+		lo = a
+	}
+	j := lo - 1
+	for j > 0 && e.kind[j] != kindPos && e.kind[j] != kindHeartbeat {
+		j--
 	}
 	e.dirty = min(e.dirty, max(j, 0))
 }

@@ -2,6 +2,7 @@ package geofence
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -118,7 +119,11 @@ func TestLiveMatchesOffline(t *testing.T) {
 func checkLiveMatchesOffline(t *testing.T, byDev map[string][]Fix, candsByDev map[string][]Candidate) {
 	t.Helper()
 	r := rand.New(rand.NewPCG(1, 2))
-	for k, fixes := range byDev {
+	// Sorted keys: the shuffles must not depend on map order (a failure
+	// has to be reproducible).
+	ks := slices.Sorted(maps.Keys(byDev))
+	for _, k := range ks {
+		fixes := byDev[k]
 		dev := fixes[0].DeviceID
 		cands := map[string][]Candidate{dev: candsByDev[dev]}
 		want := keys(DetectDevice(dev, "w", fixes, cands[dev], DefaultParams()))

@@ -157,7 +157,7 @@ func DefaultParams() Params {
 		HDOPToM:             5,
 		UnknownAccuracyM:    15,
 		HeartbeatAccuracyM:  20,
-		CoreM:               25,
+		CoreM:               30,
 		AccuracyShare:       1.0,
 		MaxAccuracyM:        60,
 		RampM:               15,
