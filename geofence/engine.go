@@ -597,7 +597,7 @@ func (e *engine) visits() []Visit {
 	rep := e.reportInterval()
 	quiet := e.quietWhenStill(rep)
 	silentMS := int64(math.Max(e.p.SilenceReports*rep, 120000))
-	var out []Visit
+	var segs []segment
 	for i := 0; i < n; {
 		s := st[i]
 		j := i + 1
@@ -606,14 +606,51 @@ func (e *engine) visits() []Visit {
 		}
 		if s > 0 {
 			for _, seg := range e.assign(i, j-1, silentMS) {
-				if v, ok := e.makeVisit(seg.c, seg.a, seg.b, seg.b == n-1, rep, quiet); ok {
-					out = append(out, v)
+				if k := len(segs) - 1; k >= 0 && segs[k].c == seg.c && e.briefAbsence(seg.c, segs[k].b, seg.a) {
+					segs[k].b = seg.b
+				} else {
+					segs = append(segs, seg)
 				}
 			}
 		}
 		i = j
 	}
+	var out []Visit
+	for _, seg := range segs {
+		if v, ok := e.makeVisit(seg.c, seg.a, seg.b, seg.b == n-1, rep, quiet); ok {
+			out = append(out, v)
+		}
+	}
 	return out
+}
+
+// briefAbsence reports whether the worker, at client c up to fix a and
+// again from fix b, never really left: b comes within MergeGap of a and
+// no fix in between shows them outdoors on the move (two fixes walking
+// under a clear sky; one can be indoor noise; in a vehicle) or farther
+// than AwayM from the home. Indoor
+// noise and multipath bursts push fixes out of the geofence for a minute
+// or two; a worker who leaves and comes back is seen walking.
+func (e *engine) briefAbsence(c, a, b int) bool {
+	if e.t[b]-e.t[a] > e.p.MergeGap.Milliseconds() {
+		return false
+	}
+	g := e.cands[c].Fence
+	walks := 0
+	for i := a + 1; i < b; i++ {
+		if e.kind[i] != kindPos || e.jump[i] {
+			continue
+		}
+		if e.transit(i) {
+			walks++
+		}
+		f := &e.fixes[i]
+		xy := g.local(f.Lat, f.Lon)
+		if walks >= 2 || f.SpeedMS >= e.p.VehicleSpeedMS || math.Hypot(xy[0], xy[1]) > e.p.AwayM {
+			return false
+		}
+	}
+	return true
 }
 
 type segment struct{ c, a, b int }

@@ -119,6 +119,13 @@ type Params struct {
 	// triggered trackers are silent for a whole visit, at most ~1.5 h).
 	MaxSilence time.Duration
 
+	// MergeGap and AwayM: two stretches at the same client less than
+	// MergeGap apart are one visit unless a fix in between shows the
+	// worker on the move outdoors or farther than AwayM from the home
+	// (indoor noise and multipath push fixes out for a minute or two).
+	MergeGap time.Duration
+	AwayM    float64
+
 	// WalkSpeedMS and DoorM place the start and end between the last fix
 	// outside and the first fix inside: the worker walks at ~1.3 m/s and the
 	// door is about DoorM from the home's centre.
@@ -184,6 +191,8 @@ func DefaultParams() Params {
 		WiFiWeight:          2,
 		OutdoorRatio:        1.3,
 		MaxSilence:          3 * time.Hour,
+		MergeGap:            10 * time.Minute,
+		AwayM:               150,
 		WalkSpeedMS:         1.3,
 		WalkingSpeedMS:      0.9,
 		StillM:              50,
