@@ -168,7 +168,7 @@ func DefaultParams() Params {
 		AccuracyShare:       1.0,
 		MaxAccuracyM:        60,
 		RampM:               15,
-		InFenceFloor:        0,
+		InFenceFloor:        -0.2,
 		HeartbeatInFence:    0.4,
 		HeartbeatChainGap:   30 * time.Minute,
 		GateM:               10,
