@@ -57,12 +57,11 @@ type repSchedulesData struct {
 // everything for administrators and auditors; for a supervisor those about
 // their groups or their workers (a schedule about the whole organisation
 // or another group is none of theirs).
-func (p *repPages) visibleSchedules(r *http.Request, sc store.Scope, d repScopeData) ([]repSchedule, error) {
+func (p *repPages) visibleSchedules(r *http.Request, v *view, sc store.Scope, d repScopeData) ([]repSchedule, error) {
 	all, err := p.a.st.ReportSchedules(r.Context(), sc.OrgID)
 	if err != nil {
 		return nil, err
 	}
-	v := p.a.newView(r, "", "")
 	now := time.Now()
 	var out []repSchedule
 	for _, s := range all {
@@ -120,7 +119,7 @@ func (p *repPages) schedulesPage(w http.ResponseWriter, r *http.Request, status 
 		p.a.serverError(w, r, err)
 		return
 	}
-	rows, err := p.visibleSchedules(r, sc, d)
+	rows, err := p.visibleSchedules(r, v, sc, d)
 	if err != nil {
 		p.a.serverError(w, r, err)
 		return
@@ -230,7 +229,7 @@ func (p *repPages) scheduleCreate(w http.ResponseWriter, r *http.Request) {
 
 // schedule loads a schedule the user may see; anything else (another
 // organisation's id, another group's) is store.ErrNotFound.
-func (p *repPages) schedule(r *http.Request, sc store.Scope) (repSchedule, error) {
+func (p *repPages) schedule(r *http.Request, v *view, sc store.Scope) (repSchedule, error) {
 	id, err := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
 	if err != nil {
 		return repSchedule{}, store.ErrNotFound
@@ -243,7 +242,7 @@ func (p *repPages) schedule(r *http.Request, sc store.Scope) (repSchedule, error
 	if err != nil {
 		return repSchedule{}, err
 	}
-	row, ok := scheduleRow(p.a.newView(r, "", ""), sc, d, s, time.Now())
+	row, ok := scheduleRow(v, sc, d, s, time.Now())
 	if !ok {
 		return repSchedule{}, fmt.Errorf("schedule %d out of scope: %w", id, store.ErrNotFound)
 	}
@@ -258,7 +257,8 @@ type repRunsData struct {
 
 func (p *repPages) scheduleRuns(w http.ResponseWriter, r *http.Request) {
 	sc := p.a.scope(r)
-	s, err := p.schedule(r, sc)
+	v := p.a.newView(r, "rep.runs.title", "reports")
+	s, err := p.schedule(r, v, sc)
 	if err != nil {
 		p.a.storeErr(w, r, err)
 		return
@@ -268,7 +268,6 @@ func (p *repPages) scheduleRuns(w http.ResponseWriter, r *http.Request) {
 		p.a.serverError(w, r, err)
 		return
 	}
-	v := p.a.newView(r, "rep.runs.title", "reports")
 	v.Data = repRunsData{Schedule: s, Runs: runs, CanWrite: !sc.ReadOnly}
 	p.a.render(w, r, http.StatusOK, "rep_schedule", v)
 }
@@ -276,7 +275,7 @@ func (p *repPages) scheduleRuns(w http.ResponseWriter, r *http.Request) {
 func (p *repPages) scheduleSwitch(on bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		sc := p.a.scope(r)
-		s, err := p.schedule(r, sc)
+		s, err := p.schedule(r, p.a.newView(r, "", ""), sc)
 		if err == nil {
 			err = p.a.st.SetReportScheduleEnabled(r.Context(), sc.OrgID, s.ID, on)
 		}
@@ -297,7 +296,7 @@ func (p *repPages) scheduleSwitch(on bool) http.HandlerFunc {
 
 func (p *repPages) scheduleDelete(w http.ResponseWriter, r *http.Request) {
 	sc := p.a.scope(r)
-	s, err := p.schedule(r, sc)
+	s, err := p.schedule(r, p.a.newView(r, "", ""), sc)
 	if err == nil {
 		err = p.a.st.DeleteReportSchedule(r.Context(), sc.OrgID, s.ID)
 	}

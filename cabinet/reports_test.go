@@ -429,7 +429,7 @@ func TestReportsSchedules(t *testing.T) {
 		next = next.AddDate(0, 1, 0)
 	}
 	for _, want := range []string{"Рассылка создана", "Вся организация", "1-го числа в 08:00", "Europe/Moscow",
-		"director@example.org, acc@example.org", "включена", next.Format("02.01.2006 15:04")} {
+		"<span>director@example.org</span> <span>acc@example.org</span>", "включена", next.Format("02.01.2006 15:04")} {
 		if !strings.Contains(row, want) && !strings.Contains(r.Body, want) {
 			t.Errorf("schedule list lacks %q:\n%s", want, row)
 		}
