@@ -10,6 +10,7 @@ type labels struct {
 	title                                  string
 	coverKeys                              [7]string // organisation, period, zone, scope, built, visits, language
 	wholeOrg, group, worker, noWorker      string
+	myGroups                               string
 	total                                  string
 	summaryHead                            []string
 	visitsHead                             []string
@@ -35,7 +36,8 @@ func labelsFor(lang string) labels {
 			title:     "Client visits report",
 			coverKeys: [7]string{"Organisation", "Period", "Time zone", "Scope", "Built", "Visits", "Language"},
 			wholeOrg:  "Whole organisation", group: "Group", worker: "Worker", noWorker: "(no worker)",
-			total: "Total",
+			myGroups: "The supervisor's groups",
+			total:    "Total",
 			summaryHead: []string{"Worker", "Group", "Visits", "Hours at clients", "Average duration",
 				"Short visits", "Missed planned visits", "Disputed visits"},
 			visitsHead: []string{"Date", "Client", "Address", "Worker", "Group", "Arrived", "Left", "Duration",
@@ -61,7 +63,8 @@ func labelsFor(lang string) labels {
 		title:     "Отчёт о посещениях клиентов",
 		coverKeys: [7]string{"Организация", "Период", "Часовой пояс", "Охват", "Сформирован", "Визитов", "Язык"},
 		wholeOrg:  "Вся организация", group: "Группа", worker: "Сотрудник", noWorker: "(без сотрудника)",
-		total: "Итого",
+		myGroups: "Группы руководителя",
+		total:    "Итого",
 		summaryHead: []string{"Сотрудник", "Группа", "Визиты", "Часы у клиентов", "Средняя длительность",
 			"Короткие визиты", "Пропущенные плановые", "Оспоренные"},
 		visitsHead: []string{"Дата", "Клиент", "Адрес", "Сотрудник", "Группа", "Прибытие", "Уход", "Длительность",

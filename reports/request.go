@@ -102,6 +102,10 @@ func resolve(ctx context.Context, st *store.Store, r Request) (*report, error) {
 		return nil, fmt.Errorf("%w: period longer than %d days", ErrBadRequest, MaxDays)
 	}
 	rep.scopeName = rep.t.wholeOrg
+	if r.Groups != nil {
+		// A supervisor's report covers their groups, not the organisation.
+		rep.scopeName = rep.t.myGroups
+	}
 	switch {
 	case r.GroupID != 0:
 		name, err := st.ReportScopeName(ctx, r.OrgID, r.GroupID, 0)

@@ -340,7 +340,7 @@ func TestWorkbookScopes(t *testing.T) {
 	}{
 		{"group", reports.Request{GroupID: fx.groupA}, 6, []string{"Андреева Анна", "Борисова Вера"}, "Группа: Центр"},
 		{"worker", reports.Request{WorkerID: fx.w2}, 2, []string{"Борисова Вера"}, "Сотрудник: Борисова Вера"},
-		{"supervisor of group B", reports.Request{Groups: []int64{fx.groupB}}, 0, []string{"Власова Галина"}, "Вся организация"},
+		{"supervisor of group B", reports.Request{Groups: []int64{fx.groupB}}, 0, []string{"Власова Галина"}, "Группы руководителя"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := open(t, fx.build(t, tc.req))
