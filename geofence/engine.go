@@ -734,6 +734,66 @@ func (e *engine) arrival(c, a, b int, rep float64, quiet bool) float64 {
 	return ta
 }
 
+// atTheDoor moves the edges of a visit over fixes a..b past the worker
+// waiting at the door: GPS fixes with an open-sky accuracy (within
+// OutdoorRatio of the device's accuracy while walking) before the first
+// fix that looks indoors, and after the last. Workers ring and wait a
+// minute or three; the visit starts when they step in. A visit that never
+// looks indoors (a doorstep visit) keeps its edges.
+func (e *engine) atTheDoor(a, b int) (int, int) {
+	walk := e.walkSigma(a, b)
+	if walk <= 0 {
+		return a, b
+	}
+	lim := e.p.OutdoorRatio * walk
+	outside := func(i int) bool {
+		switch {
+		case e.kind[i] == kindBad || e.jump[i]:
+			return true // says nothing: skip
+		case e.kind[i] != kindPos:
+			return false
+		}
+		return !e.wifi(i) && e.sigma[i] <= lim
+	}
+	na, nb := a, b
+	for na <= b && outside(na) {
+		na++
+	}
+	for nb >= na && outside(nb) {
+		nb--
+	}
+	for na <= nb && !e.informative(na) {
+		na++
+	}
+	for nb >= na && !e.informative(nb) {
+		nb--
+	}
+	if na > nb || !e.indoors(na, nb, lim) {
+		return a, b
+	}
+	return na, nb
+}
+
+// indoors reports whether most fixes a..b, and at least two, show the
+// device indoors: heartbeats and cell-tower fixes (GPS lost), Wi-Fi
+// positions, GPS accuracy worse than lim.
+func (e *engine) indoors(a, b int, lim float64) bool {
+	in, n := 0, 0
+	for i := a; i <= b; i++ {
+		switch {
+		case e.kind[i] == kindCoarse:
+			in++
+			n++
+		case e.kind[i] == kindPos && !e.jump[i]:
+			if e.wifi(i) || e.sigma[i] > lim {
+				in++
+			}
+			n++
+		}
+	}
+	return in >= 2 && 2*in >= n
+}
+
 // departure mirrors arrival: the last fix at the client is b.
 //   - The next fix q comes an ordinary interval after b: if b shows the
 //     worker already walking away, they left before b; otherwise between
@@ -805,6 +865,7 @@ func (e *engine) makeVisit(c, a, b int, atEnd bool, rep float64, quiet bool) (Vi
 	if a > b {
 		return Visit{}, false
 	}
+	a, b = e.atTheDoor(a, b)
 	p := &e.p
 	start, end := e.arrival(c, a, b, rep, quiet), e.departure(c, a, b, rep, quiet)
 	open := atEnd && b == e.lastInformative()
