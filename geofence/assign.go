@@ -255,7 +255,7 @@ func (as *assigner) split(lo, hi int, cuts *[]int) {
 				a1, la1 = a2, la2
 			}
 		}
-		if a1 < 0 || b1 < 0 || !as.enough(a1, lo, k) || !as.enough(b1, k, hi) || as.outdoors(lo, k) || as.outdoors(k, hi) {
+		if a1 < 0 || b1 < 0 {
 			continue
 		}
 		h2 := la1 + lb1
@@ -274,7 +274,7 @@ func (as *assigner) split(lo, hi int, cuts *[]int) {
 			h1 = math.Max(h1, logN2(ex*ex+ey*ey, s2))
 		}
 		h1 += logN2(dx*dx+dy*dy, v1+v2)
-		if llr := h2 - h1; llr > best {
+		if llr := h2 - h1; llr > best && as.enough(a1, lo, k) && as.enough(b1, k, hi) && !as.outdoors(lo, k) && !as.outdoors(k, hi) {
 			best, bestK = llr, k
 		}
 	}
@@ -390,16 +390,37 @@ func (e *engine) viterbiAssign(a, b int) []segment {
 	if nc == 1 {
 		return []segment{{0, a, b}}
 	}
+	// Only candidates whose geofence the stay touches can win a run;
+	// usually one to three of a worker's dozen clients.
+	var cs []int
+	for c := 0; c < nc; c++ {
+		for i := a; i <= b; i++ {
+			if e.sup[i*nc+c] > -1 {
+				cs = append(cs, c)
+				break
+			}
+		}
+	}
+	switch len(cs) {
+	case 0:
+		cs = make([]int, nc)
+		for c := range cs {
+			cs[c] = c
+		}
+	case 1:
+		return []segment{{cs[0], a, b}}
+	}
+	k := len(cs)
 	xpen := e.p.ClientSwitchPenalty.Seconds()
 	tpen := 2 * e.p.SwitchPenalty.Seconds()
-	score := make([]float64, nc)
-	next := make([]float64, nc)
-	bp := make([]int16, (b-a+1)*nc)
+	score := make([]float64, k)
+	next := make([]float64, k)
+	bp := make([]int16, (b-a+1)*k)
 	for i := a; i <= b; i++ {
 		best := 0
-		for c := 1; c < nc; c++ {
-			if score[c] > score[best] {
-				best = c
+		for x := 1; x < k; x++ {
+			if score[x] > score[best] {
+				best = x
 			}
 		}
 		row := e.sup[i*nc : (i+1)*nc]
@@ -409,30 +430,30 @@ func (e *engine) viterbiAssign(a, b int) []segment {
 		if e.transit(i) || (i > a && e.transit(i-1)) {
 			pen = tpen
 		}
-		for c := 0; c < nc; c++ {
-			v, from := score[c], c
+		for x, c := range cs {
+			v, from := score[x], x
 			if i > a && score[best]-pen > v {
 				v, from = score[best]-pen, best
 			}
-			next[c] = v + e.w[i]*float64(row[c])
-			bp[(i-a)*nc+c] = int16(from)
+			next[x] = v + e.w[i]*float64(row[c])
+			bp[(i-a)*k+x] = int16(from)
 		}
 		score, next = next, score
 	}
-	c := 0
-	for k := 1; k < nc; k++ {
-		if score[k] > score[c] {
-			c = k
+	x := 0
+	for y := 1; y < k; y++ {
+		if score[y] > score[x] {
+			x = y
 		}
 	}
 	var segs []segment
 	end := b
 	for i := b; i >= a; i-- {
-		prev := int(bp[(i-a)*nc+c])
-		if prev != c || i == a {
-			segs = append(segs, segment{c, i, end})
+		prev := int(bp[(i-a)*k+x])
+		if prev != x || i == a {
+			segs = append(segs, segment{cs[x], i, end})
 			end = i - 1
-			c = prev
+			x = prev
 		}
 	}
 	slices.Reverse(segs)
