@@ -231,6 +231,65 @@ func TestScenarios(t *testing.T) {
 			leave(g)
 			return []wantVisit{{"A", s1, e1}, {"B", s2, e2}}
 		}, 90 * time.Second},
+		{"back-to-back neighbours, never seen outdoors in between", []*Geofence{a, b}, func(g *gen) []wantVisit {
+			arrive(g)
+			s1 := arrivalT(g)
+			g.stay(min(25), step, 8, true)
+			e1 := arrivalT(g)
+			g.silence(30 * time.Second) // down the stairwell, up the next one
+			g.x, g.y = 25, 10
+			s2 := arrivalT(g)
+			g.stay(min(10), step, 8, true)
+			e2 := arrivalT(g)
+			leave(g)
+			return []wantVisit{{"A", s1, e1}, {"B", s2, e2}}
+		}, 90 * time.Second},
+		{"waiting at the door before stepping in and after stepping out", []*Geofence{a}, func(g *gen) []wantVisit {
+			g.walk(-12, 0, 1.4, step)
+			g.stay(3*time.Minute, step, 2, false) // rings, waits outside
+			g.x = 0
+			s := arrivalT(g)
+			g.stay(min(20), step, 10, true)
+			e := arrivalT(g)
+			g.x = -12
+			g.stay(2*time.Minute, step, 2, false)
+			leave(g)
+			return []wantVisit{{"A", s, e}}
+		}, time.Minute},
+		{"data lost from entering the geofence to leaving it", []*Geofence{a}, func(g *gen) []wantVisit {
+			g.walk(-35, 0, 1.4, step)
+			s := arrivalT(g) + 25*time.Second // 35 m to the door
+			g.silence(min(40))
+			g.x = -30
+			e := arrivalT(g) - 20*time.Second
+			g.t = g.t.Add(-step)
+			leave(g)
+			return []wantVisit{{"A", s, e}}
+		}, time.Minute},
+		{"a lone stray fix between two long silences does not split a visit", []*Geofence{a}, func(g *gen) []wantVisit {
+			arrive(g)
+			s := arrivalT(g)
+			g.stay(min(10), step, 8, true)
+			g.silence(min(8))
+			g.fix(90, 0, 1, 0.1, true) // outside the 60 m geofence
+			g.silence(min(8))
+			g.stay(min(10), step, 8, true)
+			e := arrivalT(g)
+			leave(g)
+			return []wantVisit{{"A", s, e}}
+		}, time.Minute},
+		{"multipath holds fixes outside the geofence for 3 minutes", []*Geofence{a}, func(g *gen) []wantVisit {
+			arrive(g)
+			s := arrivalT(g)
+			g.stay(min(15), step, 8, true)
+			g.x = 95
+			g.stay(3*time.Minute, step, 5, true)
+			g.x = 0
+			g.stay(min(15), step, 8, true)
+			e := arrivalT(g)
+			leave(g)
+			return []wantVisit{{"A", s, e}}
+		}, time.Minute},
 		{"pass-by on foot is not a visit", []*Geofence{a}, func(g *gen) []wantVisit {
 			g.walk(20, 0, 1.4, step)
 			g.walk(600, 0, 1.4, step)
