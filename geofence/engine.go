@@ -711,7 +711,9 @@ func (e *engine) walking(i int) bool {
 // fix at the client is a, in ms. rep is the device's report interval.
 //   - The previous fix q came an ordinary interval before a: if a shows
 //     the worker still walking towards the door, they arrive after a at
-//     walking speed; otherwise they arrived between q and a: half-way.
+//     walking speed; if q shows them walking (a rare reporter's last fix
+//     on the way), they arrive after q at walking speed; otherwise they
+//     arrived between q and a: half-way.
 //   - After a silence of a device that goes quiet when still (motion
 //     triggered trackers), the device sat where q was and walked here just
 //     before a; after lost data, the best guess is half-way.
@@ -728,10 +730,21 @@ func (e *engine) arrival(c, a, b int, rep float64, quiet bool) float64 {
 		return math.Max(ta-walk, float64(e.t[q]))
 	case e.walking(a) && d > p.DoorM:
 		return ta + math.Min((d-p.DoorM)/p.WalkSpeedMS*1000, e.span(a, b)/2)
+	case q >= 0 && e.walking(q):
+		// Still walking at q, dq from the door: there at walking speed.
+		dq := e.homeDist(c, q)
+		return math.Min(float64(e.t[q])+math.Max(0, dq-p.DoorM)/p.WalkSpeedMS*1000, ta)
 	case q >= 0:
 		return (ta + float64(e.t[q])) / 2
 	}
 	return ta
+}
+
+// homeDist is the distance of fix i from candidate c's home, m.
+func (e *engine) homeDist(c, i int) float64 {
+	f := &e.fixes[i]
+	xy := e.cands[c].Fence.local(f.Lat, f.Lon)
+	return math.Hypot(xy[0], xy[1])
 }
 
 // atTheDoor moves the edges of a visit over fixes a..b past the worker
@@ -813,6 +826,9 @@ func (e *engine) departure(c, a, b int, rep float64, quiet bool) float64 {
 		return math.Max(float64(e.t[q])-walk, tb)
 	case e.walking(b) && d > p.DoorM:
 		return tb - math.Min((d-p.DoorM)/p.WalkSpeedMS*1000, e.span(a, b)/2)
+	case q >= 0 && e.walking(q):
+		dq := e.homeDist(c, q)
+		return math.Max(float64(e.t[q])-math.Max(0, dq-p.DoorM)/p.WalkSpeedMS*1000, tb)
 	case q >= 0:
 		return (tb + float64(e.t[q])) / 2
 	}
