@@ -29,10 +29,6 @@ type Params struct {
 	// core: a Wi-Fi fix with 40 m accuracy 45 m away is still consistent.
 	AccuracyShare float64
 	MaxAccuracyM  float64
-	// RampM: support falls linearly from +1 at the core edge minus RampM
-	// to -1 at the core edge plus RampM, so a fix a few metres either side
-	// of the line weighs little.
-	RampM float64
 	// InFenceFloor bounds the support of a fix beyond the break-even
 	// distance but still inside the geofence (plus GateM and accuracy):
 	// weak evidence of leaving, since indoor multipath holds fixes 40-70 m
@@ -59,7 +55,9 @@ type Params struct {
 	VehicleSpeedMS float64
 	// JumpM: a fix farther than this from both of its neighbours, which are
 	// close to each other, is a single-fix jump and is ignored. Multipath
-	// bursts (30-150 m) are left to the smoothing below.
+	// bursts (30-150 m) are left to the smoothing below. A lone fix between
+	// two silences longer than BridgeGap is held to StillM instead: a
+	// device that moves reports often, so it sat still.
 	JumpM float64
 
 	// BridgeGap and BridgeSupport: a position fix next to a silence longer
@@ -87,7 +85,6 @@ type Params struct {
 	// and moving): there a change of client costs only 2*SwitchPenalty.
 	OutdoorAccuracyM float64
 	TransitSpeedMS   float64
-	RadiusPower      float64
 	// TransitSupport caps the support of a transit fix: walking outdoors is
 	// evidence of not being inside, whatever the distance.
 	TransitSupport float64
@@ -107,11 +104,13 @@ type Params struct {
 	// CloudM: fixes farther than this (plus accuracy) from every home the
 	// stay touches are left out of the centroids (multipath, approach).
 	CloudM float64
-	// OutdoorRatio: a part of a stay whose standing GPS fixes have a
-	// median accuracy within this times the device's accuracy while
-	// walking, with no Wi-Fi, cell-tower or heartbeat fixes, was spent
-	// outdoors (indoors the ratio is 1.8-2 at the median, 1.0-1.2 at p10;
-	// outdoor stops and doorsteps 0.5-1.25).
+	// OutdoorRatio: GPS fixes with an accuracy within this times the
+	// device's accuracy while walking (within the hour) look outdoors:
+	// indoors the ratio is 1.8-2 at the median (1.0-1.2 at p10), outdoor
+	// stops and doorsteps 0.5-1.25. A part of a stay that looks outdoors
+	// throughout (no Wi-Fi, cell-tower or heartbeat fixes) is not split off
+	// as a visit of its own (a stop on the way), and open-sky fixes at the
+	// edges of an indoor visit are the worker waiting at the door.
 	OutdoorRatio float64
 	// WiFiWeight: a phone's Wi-Fi position counts this many GPS fixes.
 	WiFiWeight float64
@@ -167,7 +166,6 @@ func DefaultParams() Params {
 		CoreM:               30,
 		AccuracyShare:       1.0,
 		MaxAccuracyM:        60,
-		RampM:               15,
 		InFenceFloor:        -0.2,
 		HeartbeatInFence:    0.4,
 		HeartbeatChainGap:   30 * time.Minute,
