@@ -145,9 +145,6 @@ func (e *engine) newAssigner(a, b int, silentMS int64) *assigner {
 			lat0, lon0, have = f.Lat, f.Lon, true
 		}
 		u := math.Min(e.w[i], tau) / tau
-		if e.wifi(i) {
-			u *= p.WiFiWeight
-		}
 		if u <= 0 {
 			continue
 		}
@@ -173,8 +170,7 @@ func localXY(lat0, lon0, lat, lon float64) (float64, float64) {
 }
 
 // wifi reports whether fix i is a phone's Wi-Fi position (no GPS speed,
-// accuracy of tens of metres): positioned from the building's access
-// points, it is not bent by the walls as GPS is.
+// accuracy of tens of metres): phones fall back to Wi-Fi indoors.
 func (e *engine) wifi(i int) bool {
 	f := &e.fixes[i]
 	return f.Source == SourcePhone && f.SpeedMS < 0 && f.AccuracyM > 0 && f.AccuracyM <= e.p.CoarseAccuracyM

@@ -112,8 +112,6 @@ type Params struct {
 	// as a visit of its own (a stop on the way), and open-sky fixes at the
 	// edges of an indoor visit are the worker waiting at the door.
 	OutdoorRatio float64
-	// WiFiWeight: a phone's Wi-Fi position counts this many GPS fixes.
-	WiFiWeight float64
 	// MaxSilence: a visit never spans a silence longer than this (motion
 	// triggered trackers are silent for a whole visit, at most ~1.5 h).
 	MaxSilence time.Duration
@@ -186,7 +184,6 @@ func DefaultParams() Params {
 		VisitOffsetM:        10,
 		SplitPrior:          3,
 		CloudM:              60,
-		WiFiWeight:          2,
 		OutdoorRatio:        1.3,
 		MaxSilence:          3 * time.Hour,
 		MergeGap:            10 * time.Minute,
