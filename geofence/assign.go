@@ -50,6 +50,8 @@ type assigner struct {
 	eligible  []int // candidates the stay touches
 	silentMS  int64
 	walkSigma float64
+	walks     []int          // walks[k]: transit fixes between pts[k-1] and pts[k]
+	pair      map[int][2]int // clients each side of a cut, as chosen
 }
 
 // assign splits the stay over fixes a..b into visits of candidates: a
@@ -80,6 +82,7 @@ func (e *engine) refine(sg segment, silentMS int64, walk float64) []segment {
 	if len(as.eligible) < 2 {
 		return []segment{sg}
 	}
+	as.countWalks()
 	var cuts []int // point indices where a new visit starts
 	as.split(0, len(as.pts), &cuts)
 	if len(cuts) == 0 {
@@ -97,6 +100,13 @@ func (e *engine) refine(sg segment, silentMS int64, walk float64) []segment {
 		c := as.client(lo, hi)
 		if c < 0 {
 			c = sg.c
+		}
+		// After a walk outdoors the worker is at another door: when both
+		// sides fit one home best, keep the pair the cut was chosen for.
+		if n := len(segs); n > 0 && segs[n-1].c == c && as.walks[lo] >= walkFixes {
+			if pc, ok := as.pair[lo]; ok {
+				segs[n-1].c, c = pc[0], pc[1]
+			}
 		}
 		segs = append(segs, segment{c, start, end})
 		lo, start = hi, end+1
@@ -225,15 +235,14 @@ func (as *assigner) split(lo, hi int, cuts *[]int) {
 	p := &as.e.p
 	minU := 1.0
 	whole := as.pre[hi].sub(as.pre[lo])
-	if whole.u < 2*minU {
-		return
-	}
 	ob := p.VisitOffsetM
 	best, bestK := p.SplitPrior, -1
+	var bestPair [2]int
 	for k := lo + 1; k < hi; k++ {
 		p1 := as.pre[k].sub(as.pre[lo])
 		p2 := whole.sub(p1)
-		if p1.u < minU || p2.u < minU {
+		walked := as.walks[k] >= walkFixes
+		if !walked && (p1.u < minU || p2.u < minU) {
 			continue
 		}
 		if as.e.t[as.pts[k-1].i]-as.e.t[as.pts[lo].i] < p.MinDuration.Milliseconds() ||
@@ -270,14 +279,25 @@ func (as *assigner) split(lo, hi int, cuts *[]int) {
 			h1 = math.Max(h1, logN2(ex*ex+ey*ey, s2))
 		}
 		h1 += logN2(dx*dx+dy*dy, v1+v2)
-		if llr := h2 - h1; llr > best && as.enough(a1, lo, k) && as.enough(b1, k, hi) && !as.outdoors(lo, k) && !as.outdoors(k, hi) {
+		llr := h2 - h1
+		if walked {
+			// Seen walking outdoors in between: the extra visit needs
+			// no prior odds (the worker left one door for another).
+			llr += p.SplitPrior
+		}
+		if llr > best && as.enough(a1, lo, k) && as.enough(b1, k, hi) && !as.outdoors(lo, k) && !as.outdoors(k, hi) {
 			best, bestK = llr, k
+			bestPair = [2]int{a1, b1}
 		}
 	}
 	if bestK < 0 {
 		return
 	}
 	*cuts = append(*cuts, bestK)
+	if as.pair == nil {
+		as.pair = make(map[int][2]int)
+	}
+	as.pair[bestK] = bestPair
 	as.split(lo, bestK, cuts)
 	as.split(bestK, hi, cuts)
 }
@@ -454,4 +474,27 @@ func (e *engine) viterbiAssign(a, b int) []segment {
 	}
 	slices.Reverse(segs)
 	return segs
+}
+
+// walkFixes is how many fixes walking under the open sky show the worker
+// left one door for another (one can be indoor noise; as briefAbsence).
+const walkFixes = 2
+
+// countWalks fills walks: fixes between consecutive cloud points that
+// show the worker walking under the open sky (as sharp as the device's
+// GPS while walking that hour; indoors it is about twice as bad).
+func (as *assigner) countWalks() {
+	e := as.e
+	as.walks = make([]int, len(as.pts))
+	if as.walkSigma <= 0 {
+		return
+	}
+	lim := e.p.OutdoorRatio * as.walkSigma
+	for k := 1; k < len(as.pts); k++ {
+		for i := as.pts[k-1].i + 1; i < as.pts[k].i; i++ {
+			if e.transit(i) && e.sigma[i] <= lim {
+				as.walks[k]++
+			}
+		}
+	}
 }
