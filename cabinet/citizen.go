@@ -121,7 +121,7 @@ func init() {
 		r.With(a.requireWrite).Post("/providers", a.staffProviderAdd)
 	})
 	addNav(&staffNavItems, navItem{Key: "applications", Href: "/staff/applications", Label: "nav.applications", Order: 60})
-	addNav(&staffNavItems, navItem{Key: "departments", Href: "/staff/departments", Label: "nav.departments", Order: 61})
+	addNav(&staffNavItems, navItem{Key: "departments", Href: "/staff/departments", Label: "nav.departments", Order: 61, Sub: true})
 	addNav(&citizenNavItems, navItem{Key: "my", Href: "/my", Label: "nav.my.home", Order: 10})
 	addNav(&citizenNavItems, navItem{Key: "my_apps", Href: "/my/applications", Label: "nav.my.applications", Order: 20})
 	addNav(&citizenNavItems, navItem{Key: "my_docs", Href: "/my/documents", Label: "nav.my.documents", Order: 30})

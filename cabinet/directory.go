@@ -58,12 +58,12 @@ func init() {
 		write.Post("/plans/{id}", a.planUpdate)
 	})
 	for _, it := range []navItem{
-		{Key: "workers", Href: "/staff/workers", Label: "dir.nav.workers", Order: 20},
-		{Key: "clients", Href: "/staff/clients", Label: "dir.nav.clients", Order: 21},
-		{Key: "plans", Href: "/staff/plans", Label: "dir.nav.plans", Order: 22},
-		{Key: "devices", Href: "/staff/devices", Label: "dir.nav.devices", Order: 23},
-		{Key: "services", Href: "/staff/services", Label: "dir.nav.services", Order: 24},
-		{Key: "groups", Href: "/staff/groups", Label: "dir.nav.groups", Order: 25},
+		{Key: "workers", Href: "/staff/workers", Label: "dir.nav.workers", Order: 20, Sub: true},
+		{Key: "clients", Href: "/staff/clients", Label: "dir.nav.clients", Order: 21, Sub: true},
+		{Key: "plans", Href: "/staff/plans", Label: "dir.nav.plans", Order: 22, Sub: true},
+		{Key: "devices", Href: "/staff/devices", Label: "dir.nav.devices", Order: 23, Sub: true},
+		{Key: "services", Href: "/staff/services", Label: "dir.nav.services", Order: 24, Sub: true},
+		{Key: "groups", Href: "/staff/groups", Label: "dir.nav.groups", Order: 25, Sub: true},
 	} {
 		addNav(&staffNavItems, it)
 	}

@@ -253,6 +253,9 @@ func (e *engine) render(w http.ResponseWriter, status int, page string, v *view)
 type navItem struct {
 	Key, Href, Label string
 	Order            int
+	// Sub puts the entry in the second row (the directory: workers, clients,
+	// devices, ...); the first row holds the day's work.
+	Sub bool
 	// Count, if set, is a number shown as a badge (e.g. unseen alerts);
 	// it runs once per page that shows the menu.
 	Count func(a *App, r *http.Request) int
@@ -277,8 +280,21 @@ func addNav(list *[]navItem, it navItem) {
 	}
 }
 
-// StaffNav is the staff menu.
-func (v *view) StaffNav() []navItem { return staffNavItems }
+// StaffNav is the staff menu's first row.
+func (v *view) StaffNav() []navItem { return pickNav(false) }
+
+// StaffSubNav is the staff menu's second row: the directory.
+func (v *view) StaffSubNav() []navItem { return pickNav(true) }
+
+func pickNav(sub bool) []navItem {
+	var out []navItem
+	for _, it := range staffNavItems {
+		if it.Sub == sub {
+			out = append(out, it)
+		}
+	}
+	return out
+}
 
 // CitizenNav is the citizen menu (for citizens only).
 func (v *view) CitizenNav() []navItem {
