@@ -41,7 +41,7 @@ type Config struct {
 	MaxConnsPerIP   int           // default 1000; < 0 = no cap
 	MaxBuffered     int           // bytes kept for a paused or framing connection (default 256 KiB)
 	QueueSize       int           // positions waiting for the writers (default 65536)
-	Writers         int           // concurrent database writers (default 2)
+	Writers         int           // concurrent database writers (default 4)
 	BatchMax        int           // rows per commit (default 2000)
 	BatchDelay      time.Duration // longest wait to fill a batch (default 20 ms; bounds loss on crash)
 	Multicore       bool          // one event loop per CPU
@@ -70,7 +70,10 @@ func (c *Config) defaults() {
 		c.QueueSize = 65536
 	}
 	if c.Writers == 0 {
-		c.Writers = 2
+		// Four writers overlap one batch's commit with the next one's
+		// insert: at 20,000 positions/s ack p99 fell from 293 to 71 ms
+		// against two (docs/benchmarks-ingest.md).
+		c.Writers = 4
 	}
 	if c.BatchMax == 0 {
 		c.BatchMax = 2000

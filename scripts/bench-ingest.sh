@@ -77,12 +77,14 @@ pg_ticks() { cat /proc/[0-9]*/stat 2>/dev/null | awk '$2 == "(postgres)" { t += 
 starts=0
 start_server() { # start_server [extra serve flags]
 	ulimit -n "$(ulimit -Hn)"
-	# A fresh port each time: the server does not set SO_REUSEADDR, so a port
-	# with connections in TIME_WAIT cannot be bound again for a minute.
+	# A fresh port each time, so one phase's closing connections never meet
+	# the next phase's server.
 	GT06=127.0.0.1:$((GT06_PORT + starts))
 	starts=$((starts + 1))
+	# BENCH_SERVER_ARGS adds flags to every server start (e.g. "--writers 4").
+	# shellcheck disable=SC2086
 	"$CV" serve --register-unknown --max-conns-per-ip -1 --http "$HTTP" --gt06 "$GT06" --h02 - --watch - \
-		--osmand - --log-level warn "$@" >>"$WORK/serve.log" 2>&1 &
+		--osmand - --log-level warn ${BENCH_SERVER_ARGS:-} "$@" >>"$WORK/serve.log" 2>&1 &
 	server_pid=$!
 	for _ in $(seq 1 100); do
 		curl -sf "http://$HTTP/readyz" >/dev/null 2>&1 && return 0

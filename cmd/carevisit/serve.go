@@ -85,7 +85,7 @@ func parseServe(args []string) (serveConfig, error) {
 	fs.DurationVar(&c.Ingest.IdleTimeout, "idle-timeout", envDur("CAREVISIT_IDLE_TIMEOUT", 20*time.Minute), "close device connections silent this long")
 	fs.IntVar(&c.Ingest.MaxConnsPerIP, "max-conns-per-ip", envInt("CAREVISIT_MAX_CONNS_PER_IP", 1000), "device connections allowed from one IP address (-1 = no cap)")
 	fs.IntVar(&c.Ingest.QueueSize, "queue", envInt("CAREVISIT_QUEUE", 65536), "positions queued for the database writers")
-	fs.IntVar(&c.Ingest.Writers, "writers", envInt("CAREVISIT_WRITERS", 2), "database writer goroutines")
+	fs.IntVar(&c.Ingest.Writers, "writers", envInt("CAREVISIT_WRITERS", 4), "database writer goroutines")
 	fs.IntVar(&c.Ingest.BatchMax, "batch-max", envInt("CAREVISIT_BATCH_MAX", 2000), "rows per commit")
 	fs.DurationVar(&c.Ingest.BatchDelay, "batch-delay", envDur("CAREVISIT_BATCH_DELAY", 20*time.Millisecond), "longest wait to fill a batch")
 	fs.BoolVar(&c.Ingest.Multicore, "multicore", os.Getenv("CAREVISIT_MULTICORE") != "0", "one event loop per CPU core")
