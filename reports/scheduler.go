@@ -159,7 +159,7 @@ func (s *Scheduler) attempt(ctx context.Context, sc store.ReportSchedule, run st
 		if err := s.Store.FinishReportRun(ctx, run.ID, s.Instance, s.Now()); err != nil {
 			log.Error("report sent but not recorded", "err", err)
 		}
-		log.Info("report sent", "to", sc.Recipients)
+		log.Info("report sent", "recipients", len(sc.Recipients))
 		return
 	}
 	final := run.Attempts >= s.MaxAttempts
