@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -72,21 +71,8 @@ func (a *App) alertList(w http.ResponseWriter, r *http.Request) {
 	for _, al := range list {
 		d.Rows = append(d.Rows, alertRow{Alert: al, Summary: alertSummary(v, al), Link: alertLink(v, al)})
 	}
-	d.Last = max(1, (total+alertPageSize-1)/alertPageSize)
-	pageURL := func(p int) string {
-		qq := url.Values{}
-		for k, vs := range v.Form {
-			qq[k] = vs
-		}
-		qq.Set("page", strconv.Itoa(p))
-		return "/staff/alerts?" + qq.Encode()
-	}
-	if page > 1 {
-		d.PrevURL = pageURL(page - 1)
-	}
-	if page < d.Last {
-		d.NextURL = pageURL(page + 1)
-	}
+	pg := newPager("/staff/alerts", v.Form, page, total, alertPageSize)
+	d.Last, d.PrevURL, d.NextURL = pg.Last, pg.PrevURL, pg.NextURL
 	v.Data = d
 	a.render(w, r, http.StatusOK, "alert_list", v)
 }

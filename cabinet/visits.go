@@ -124,24 +124,8 @@ func (a *App) visitList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := visitListData{Rows: rows, Total: total, Page: page, Flags: visitFlags}
-	d.Last = (total + visitPageSize - 1) / visitPageSize
-	if d.Last < 1 {
-		d.Last = 1
-	}
-	pageURL := func(p int) string {
-		qq := url.Values{}
-		for k, vs := range v.Form {
-			qq[k] = vs
-		}
-		qq.Set("page", strconv.Itoa(p))
-		return "/staff/visits?" + qq.Encode()
-	}
-	if page > 1 {
-		d.PrevURL = pageURL(page - 1)
-	}
-	if page < d.Last {
-		d.NextURL = pageURL(page + 1)
-	}
+	pg := newPager("/staff/visits", v.Form, page, total, visitPageSize)
+	d.Last, d.PrevURL, d.NextURL = pg.Last, pg.PrevURL, pg.NextURL
 	if d.Workers, err = a.st.LogWorkers(ctx, sc); err == nil {
 		d.Clients, err = a.st.LogClients(ctx, sc)
 	}
