@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"carevisit/mailer"
@@ -43,9 +44,13 @@ type Scheduler struct {
 	Backoff func(attempt int) time.Duration
 	// Lease is how long a claimed run stays with this instance; default 10 min.
 	Lease time.Duration
+
+	once sync.Once // defaults are filled once: RunOnce may run concurrently
 }
 
-func (s *Scheduler) defaults() {
+func (s *Scheduler) defaults() { s.once.Do(s.fillDefaults) }
+
+func (s *Scheduler) fillDefaults() {
 	if s.Now == nil {
 		s.Now = time.Now
 	}
