@@ -5,7 +5,7 @@ BIN := bin
 VAR := $(CURDIR)/var
 PG := scripts/pgctl.sh
 
-.PHONY: all build run stop test vet fuzz bench bench-ingest deps-pg deps-browser clean
+.PHONY: all build run stop test test-race vet fuzz bench bench-ingest deps-pg deps-browser clean
 
 all: build
 
@@ -55,6 +55,10 @@ stop:
 # databases on it.
 test: deps-pg deps-browser
 	bash scripts/test.sh
+
+# The suite under the race detector (about 3 times slower; not part of make test).
+test-race: deps-pg deps-browser
+	bash scripts/test.sh -race
 
 vet:
 	$(GO) vet ./...
