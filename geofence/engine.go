@@ -220,6 +220,11 @@ func (e *engine) classify(i int) {
 	}
 }
 
+// samePos reports whether fixes i and j have exactly the same coordinates.
+func (e *engine) samePos(i, j int) bool {
+	return e.fixes[i].Lat == e.fixes[j].Lat && e.fixes[i].Lon == e.fixes[j].Lon
+}
+
 // distM is the distance in metres between fixes i and j.
 func (e *engine) distM(i, j int) float64 {
 	a, b := &e.fixes[i], &e.fixes[j]
@@ -251,12 +256,13 @@ func (e *engine) isJump(i int) bool {
 	if e.kind[i] != kindPos {
 		return false
 	}
-	a, b := e.prevPos(i), e.nextPos(i)
+	lo, hi := e.sameRun(i)
+	a, b := e.prevPos(lo), e.nextPos(hi)
 	if a < 0 || b < 0 {
 		return false
 	}
 	lim := e.p.JumpM
-	if gap := e.p.BridgeGap.Milliseconds(); e.t[i]-e.t[a] > gap && e.t[b]-e.t[i] > gap {
+	if gap := e.p.BridgeGap.Milliseconds(); e.t[lo]-e.t[a] > gap && e.t[b]-e.t[hi] > gap {
 		// A lone fix between two long silences: a device that moves
 		// reports often (phones and trackers alike), so the worker sat
 		// still and a fix away from both neighbours is multipath.
@@ -268,6 +274,29 @@ func (e *engine) isJump(i int) bool {
 		return false
 	}
 	return e.distM(a, b) < 0.5*math.Min(da, db)
+}
+
+// maxRun bounds the search for a run of identical positions (a tracker
+// holding its position while still reports it for minutes at most).
+const maxRun = 64
+
+// sameRun returns the first and last position fixes of the run of
+// position fixes with exactly the coordinates of fix i (heartbeats and
+// other kinds may sit between them). A receiver never reports the same
+// coordinates to the last digit twice unless it holds or repeats a
+// position, so such a run is judged as one fix: a stale position
+// repeated for minutes (valid=true, the worker long gone) is a jump
+// however many times it is sent.
+func (e *engine) sameRun(i int) (int, int) {
+	f := &e.fixes[i]
+	lo, hi := i, i
+	for j, n := e.prevPos(i), 0; j >= 0 && n < maxRun && e.fixes[j].Lat == f.Lat && e.fixes[j].Lon == f.Lon; j, n = e.prevPos(j), n+1 {
+		lo = j
+	}
+	for j, n := e.nextPos(i), 0; j >= 0 && n < maxRun && e.fixes[j].Lat == f.Lat && e.fixes[j].Lon == f.Lon; j, n = e.nextPos(j), n+1 {
+		hi = j
+	}
+	return lo, hi
 }
 
 // support computes sup and dist of fix i for every candidate.
@@ -486,14 +515,25 @@ func (e *engine) recompute() {
 		if !e.need[i] {
 			continue
 		}
-		if j := e.isJump(i); j != e.jump[i] {
-			e.jump[i] = j
-			for _, k := range [2]int{e.prevInformative(i), e.nextInformative(i)} {
+		if e.kind[i] != kindPos {
+			continue // never a jump
+		}
+		// The whole run of identical positions shares the verdict.
+		j := e.isJump(i)
+		lo, hi := e.sameRun(i)
+		for m := lo; m <= hi; m++ {
+			if e.kind[m] != kindPos || e.jump[m] == j {
+				continue
+			}
+			e.jump[m] = j
+			e.need[m] = true
+			for _, k := range [2]int{e.prevInformative(m), e.nextInformative(m)} {
 				if k >= 0 {
 					e.need[k] = true
 					from = min(from, k)
 				}
 			}
+			from = min(from, m)
 		}
 	}
 	for i := from; i < n; i++ {
@@ -615,6 +655,7 @@ func (e *engine) visits() []Visit {
 		}
 		i = j
 	}
+	e.revisits(segs, silentMS, n, rep, quiet)
 	var out []Visit
 	for _, seg := range segs {
 		if v, ok := e.makeVisit(seg.c, seg.a, seg.b, seg.b == n-1, rep, quiet); ok {
@@ -622,6 +663,92 @@ func (e *engine) visits() []Visit {
 		}
 	}
 	return out
+}
+
+// revisits applies the once-a-shift prior: of two visits to one client
+// within RevisitGap, the one whose fixes fit another touched home nearly
+// as well (within RevisitPrior nats) and whose neighbour has no visit in
+// the shift is given to that neighbour. Neighbours 8-40 m apart in one
+// block cannot always be told apart by the fixes; the plan can.
+func (e *engine) revisits(segs []segment, silentMS int64, n int, rep float64, quiet bool) {
+	gap := e.p.RevisitGap.Milliseconds()
+	// Only segments that make a visit count (too short ones are dropped).
+	real := make([]bool, len(segs))
+	for k, s := range segs {
+		_, real[k] = e.makeVisit(s.c, s.a, s.b, s.b == n-1, rep, quiet)
+	}
+	// visited reports whether client c has a visit other than segment k
+	// within the gap of segment k.
+	visited := func(c, k int) bool {
+		for m, s := range segs {
+			if m != k && real[m] && s.c == c && e.t[s.a]-e.t[segs[k].b] < gap && e.t[segs[k].a]-e.t[s.b] < gap {
+				return true
+			}
+		}
+		return false
+	}
+	for range segs {
+		changed := false
+		for k := range segs {
+			if !real[k] || !visited(segs[k].c, k) {
+				continue
+			}
+			// Among this segment and its twins, the least certain one moves.
+			best, bestM, bestAlt := -1, e.p.RevisitPrior, -1
+			for m, s := range segs {
+				if !real[m] || s.c != segs[k].c || (m != k && (e.t[s.a]-e.t[segs[k].b] >= gap || e.t[segs[k].a]-e.t[s.b] >= gap)) {
+					continue
+				}
+				alt, margin := e.alternative(m, segs, silentMS, visited)
+				if alt >= 0 && margin < bestM {
+					best, bestM, bestAlt = m, margin, alt
+				}
+			}
+			if best < 0 {
+				continue
+			}
+			s := segs[best]
+			if _, ok := e.makeVisit(bestAlt, s.a, s.b, s.b == n-1, rep, quiet); !ok {
+				continue
+			}
+			segs[best].c = bestAlt
+			changed = true
+		}
+		if !changed {
+			return
+		}
+	}
+}
+
+// alternative returns the best other client for segment k, by the fit of
+// its fixes' centroid, among those touched and not visited in the shift,
+// and by how many nats the segment's own client fits better.
+func (e *engine) alternative(k int, segs []segment, silentMS int64, visited func(c, k int) bool) (int, float64) {
+	s := segs[k]
+	as := e.newAssigner(s.a, s.b, silentMS)
+	if len(as.eligible) < 2 || len(as.pts) == 0 {
+		return -1, 0
+	}
+	whole := as.pre[len(as.pts)]
+	mx, my := whole.centroid()
+	ob := e.p.VisitOffsetM
+	s2 := ob*ob + as.noiseVar(whole.u)
+	own, alt, la := math.Inf(-1), -1, math.Inf(-1)
+	for _, c := range as.eligible {
+		h := as.homes[c]
+		dx, dy := mx-h[0], my-h[1]
+		l := logN2(dx*dx+dy*dy, s2)
+		switch {
+		case c == s.c:
+			own = l
+		case l > la && !visited(c, k):
+			alt, la = c, l
+		}
+	}
+	if alt < 0 {
+		return -1, 0
+	}
+	return alt, own - la
 }
 
 // briefAbsence reports whether the worker, at client c up to fix a and
@@ -723,11 +850,20 @@ func (e *engine) arrival(c, a, b int, rep float64, quiet bool) float64 {
 	d := float64(e.dist[a*nc+c])
 	q := e.prevInformative(a)
 	switch {
-	case q >= 0 && ta-float64(e.t[q]) > p.SilenceReports*rep && !quiet:
-		return (ta + float64(e.t[q])) / 2
 	case q >= 0 && ta-float64(e.t[q]) > p.SilenceReports*rep:
+		// The worker had to get here from q first: at walking speed
+		// they were on the way for walk of the silence. If the silence
+		// is shorter than that walk, they were on the move throughout
+		// (or on a bus) and arrived just before a.
+		tq := float64(e.t[q])
 		walk := math.Max(0, e.distM(q, a)-p.DoorM) / p.WalkSpeedMS * 1000
-		return math.Max(ta-walk, float64(e.t[q]))
+		if tq+walk >= ta {
+			return ta
+		}
+		if quiet {
+			return ta - walk
+		}
+		return (ta + tq + walk) / 2
 	case e.walking(a) && d > p.DoorM:
 		return ta + math.Min((d-p.DoorM)/p.WalkSpeedMS*1000, e.span(a, b)/2)
 	case q >= 0 && e.walking(q):
@@ -819,11 +955,16 @@ func (e *engine) departure(c, a, b int, rep float64, quiet bool) float64 {
 	d := float64(e.dist[b*nc+c])
 	q := e.nextInformative(b)
 	switch {
-	case q >= 0 && float64(e.t[q])-tb > p.SilenceReports*rep && !quiet:
-		return (tb + float64(e.t[q])) / 2
 	case q >= 0 && float64(e.t[q])-tb > p.SilenceReports*rep:
+		tq := float64(e.t[q])
 		walk := math.Max(0, e.distM(b, q)-p.DoorM) / p.WalkSpeedMS * 1000
-		return math.Max(float64(e.t[q])-walk, tb)
+		if tq-walk <= tb {
+			return tb
+		}
+		if quiet {
+			return tq - walk
+		}
+		return (tb + tq - walk) / 2
 	case e.walking(b) && d > p.DoorM:
 		return tb - math.Min((d-p.DoorM)/p.WalkSpeedMS*1000, e.span(a, b)/2)
 	case q >= 0 && e.walking(q):

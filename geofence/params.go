@@ -101,6 +101,14 @@ type Params struct {
 	// SplitPrior: the log-likelihood ratio (nats) a change of centroid
 	// must reach to split a stay into visits of two clients.
 	SplitPrior float64
+	// RevisitGap and RevisitPrior: a worker visits a client once a shift
+	// (home care is planned as a few visits a week per client). When two
+	// visits to one client fall within RevisitGap, the one whose fixes
+	// fit a neighbour's home nearly as well (within RevisitPrior nats, odds
+	// of ~20:1) goes to that neighbour, if the neighbour has no visit in
+	// the shift. Fixes that clearly say the same client twice are kept.
+	RevisitGap   time.Duration
+	RevisitPrior float64
 	// CloudM: fixes farther than this (plus accuracy) from every home the
 	// stay touches are left out of the centroids (multipath, approach).
 	CloudM float64
@@ -138,9 +146,8 @@ type Params struct {
 	// intervals is a silence, not an ordinary gap between two fixes.
 	SilenceReports float64
 	// MinDuration: shorter detections are dropped. Real visits last at
-	// least 2 minutes, and start and end are each placed within half a
-	// report interval (5-30 s), so a real visit comes out above ~100 s; a
-	// pause at a crossing or a stop of a minute does not.
+	// least 2 minutes; stops at crossings and bus stops of a minute or two
+	// near a client's door do not count.
 	MinDuration time.Duration
 
 	// NormDuration: visits shorter than this get FlagShort (the
@@ -183,6 +190,8 @@ func DefaultParams() Params {
 		NoiseCorrelation:    90 * time.Second,
 		VisitOffsetM:        10,
 		SplitPrior:          3,
+		RevisitGap:          12 * time.Hour,
+		RevisitPrior:        3,
 		CloudM:              60,
 		OutdoorRatio:        1.3,
 		MaxSilence:          3 * time.Hour,
@@ -193,7 +202,7 @@ func DefaultParams() Params {
 		StillM:              50,
 		SilenceReports:      3,
 		DoorM:               10,
-		MinDuration:         100 * time.Second,
+		MinDuration:         120 * time.Second,
 		NormDuration:        10 * time.Minute,
 		MinEvidenceFixes:    2,
 		GapNote:             5 * time.Minute,
