@@ -309,6 +309,63 @@ func TestScenarios(t *testing.T) {
 			leave(g)
 			return []wantVisit{{"A", s, e}}
 		}, time.Minute},
+		{"stale fixes repeating a position from the visit, long after it, are not a visit", []*Geofence{a}, func(g *gen) []wantVisit {
+			arrive(g)
+			s := arrivalT(g)
+			g.stay(min(20), step, 8, true)
+			e := arrivalT(g)
+			old := g.fixes[len(g.fixes)-10]
+			g.walk(-250, 0, 1.4, step)
+			g.stay(min(10), step, 3, false)
+			for range 5 { // valid=true, the position of 25 minutes ago
+				g.t = g.t.Add(2 * time.Minute)
+				st := old
+				st.Time, st.SpeedMS = g.t, 0
+				g.fixes = append(g.fixes, st)
+			}
+			g.t = g.t.Add(2 * time.Minute)
+			g.stay(min(10), step, 3, false)
+			g.walk(-600, 300, 1.4, step)
+			return []wantVisit{{"A", s, e}}
+		}, time.Minute},
+		{"a silence shorter than the walk from the last fix: the visit starts after it", []*Geofence{a}, func(g *gen) []wantVisit {
+			g.walk(-900, 0, 1.4, step)
+			g.silence(10 * time.Minute) // 900 m take 11.5 minutes on foot
+			s := arrivalT(g)
+			g.x = 0
+			g.stay(min(15), step, 8, true)
+			e := arrivalT(g)
+			leave(g)
+			return []wantVisit{{"A", s, e}}
+		}, time.Minute},
+		{"visited twice in a shift by the fixes: the doubtful twin goes to the neighbour", []*Geofence{a, circle("N", 12, 0, 40)}, func(g *gen) []wantVisit {
+			arrive(g)
+			s1 := arrivalT(g)
+			g.stay(min(30), step, 6, true)
+			e1 := arrivalT(g)
+			leave(g)
+			g.stay(min(60), step, 3, false)
+			g.walk(5, 0, 1.4, step) // nearer A (5 m) than N (7 m): a toss-up
+			s2 := arrivalT(g)
+			g.stay(min(30), step, 6, true)
+			e2 := arrivalT(g)
+			leave(g)
+			return []wantVisit{{"A", s1, e1}, {"N", s2, e2}}
+		}, time.Minute},
+		{"visited twice in a shift, clearly: both visits stay", []*Geofence{a, circle("N", 40, 0, 30)}, func(g *gen) []wantVisit {
+			arrive(g)
+			s1 := arrivalT(g)
+			g.stay(min(30), step, 6, true)
+			e1 := arrivalT(g)
+			leave(g)
+			g.stay(min(60), step, 3, false)
+			arrive(g)
+			s2 := arrivalT(g)
+			g.stay(min(30), step, 6, true)
+			e2 := arrivalT(g)
+			leave(g)
+			return []wantVisit{{"A", s1, e1}, {"A", s2, e2}}
+		}, time.Minute},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
