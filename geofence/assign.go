@@ -210,7 +210,7 @@ func (as *assigner) fit(pp part) (c1 int, l1 float64, c2 int, l2 float64) {
 	for _, c := range as.eligible {
 		h := as.homes[c]
 		dx, dy := mx-h[0], my-h[1]
-		l := logN2(dx*dx+dy*dy, s2)
+		l := logN2(dx*dx+dy*dy, s2) - as.e.prior(c)
 		switch {
 		case l > l1:
 			c2, l2 = c1, l1
@@ -276,7 +276,7 @@ func (as *assigner) split(lo, hi int, cuts *[]int) {
 		for _, c := range as.eligible {
 			h := as.homes[c]
 			ex, ey := mx-h[0], my-h[1]
-			h1 = math.Max(h1, logN2(ex*ex+ey*ey, s2))
+			h1 = math.Max(h1, logN2(ex*ex+ey*ey, s2)-as.e.prior(c))
 		}
 		h1 += logN2(dx*dx+dy*dy, v1+v2)
 		llr := h2 - h1
@@ -399,6 +399,15 @@ func (e *engine) bestBySupport(a, b int) int {
 	return best
 }
 
+// prior is the log-prior cost, in nats, of candidate c: a home not
+// assigned to the worker must fit clearly better.
+func (e *engine) prior(c int) float64 {
+	if e.cands[c].Assigned {
+		return 0
+	}
+	return e.p.UnassignedPrior
+}
+
 // viterbiAssign splits the stay over fixes a..b among candidates: a Viterbi over
 // the candidates alone, where changing client costs ClientSwitchPenalty.
 func (e *engine) viterbiAssign(a, b int) []segment {
@@ -429,7 +438,13 @@ func (e *engine) viterbiAssign(a, b int) []segment {
 	k := len(cs)
 	xpen := e.p.ClientSwitchPenalty.Seconds()
 	tpen := 2 * e.p.SwitchPenalty.Seconds()
+	upen := e.p.UnassignedPenalty.Seconds()
 	score := make([]float64, k)
+	for x, c := range cs {
+		if !e.cands[c].Assigned {
+			score[x] = -upen
+		}
+	}
 	next := make([]float64, k)
 	bp := make([]int16, (b-a+1)*k)
 	for i := a; i <= b; i++ {
@@ -448,8 +463,12 @@ func (e *engine) viterbiAssign(a, b int) []segment {
 		}
 		for x, c := range cs {
 			v, from := score[x], x
-			if i > a && score[best]-pen > v {
-				v, from = score[best]-pen, best
+			enter := pen
+			if !e.cands[c].Assigned {
+				enter += upen
+			}
+			if i > a && score[best]-enter > v {
+				v, from = score[best]-enter, best
 			}
 			next[x] = v + e.w[i]*float64(row[c])
 			bp[(i-a)*k+x] = int16(from)

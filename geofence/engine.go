@@ -737,7 +737,7 @@ func (e *engine) alternative(k int, segs []segment, silentMS int64, visited func
 	for _, c := range as.eligible {
 		h := as.homes[c]
 		dx, dy := mx-h[0], my-h[1]
-		l := logN2(dx*dx+dy*dy, s2)
+		l := logN2(dx*dx+dy*dy, s2) - e.prior(c)
 		switch {
 		case c == s.c:
 			own = l

@@ -11,6 +11,54 @@ import (
 // ok=false means the device is unknown: its fixes are ignored.
 type CandidateFunc func(deviceID string) (workerID string, cands []Candidate, ok bool)
 
+// NearbyFunc returns the homes, other than the device's candidates, whose
+// geofence holds a point: clients of the worker's organisation not
+// assigned to them. The detector asks only for fixes where the device
+// stands still (see Params.Dwell) and adds what it gets as candidates
+// with Assigned=false, so that a visit to someone else's client (a
+// substitute, a visit off the plan) is detected and flagged unassigned.
+type NearbyFunc func(deviceID string, lat, lon float64) []*Geofence
+
+// Dwell reports whether fix f shows a device standing still at a usable
+// position: the fixes for which unassigned homes nearby are looked up. A
+// worker walking past homes does not add them.
+func (p Params) Dwell(f Fix) bool {
+	return f.Valid && !(f.Lat == 0 && f.Lon == 0) && (f.AccuracyM == 0 || f.AccuracyM <= p.CoarseAccuracyM) &&
+		f.SpeedMS < p.WalkingSpeedMS
+}
+
+// AddNearby extends cands with the homes nearby returns for the fixes
+// where the device stood still (at most p.MaxNearby of them, in time
+// order of the first fix in each): the offline counterpart of the live
+// detector's lookups, for recomputing stored visits the same way.
+func AddNearby(cands []Candidate, fixes []Fix, nearby func(lat, lon float64) []*Geofence, p Params) []Candidate {
+	sorted := slices.Clone(fixes)
+	slices.SortStableFunc(sorted, func(a, b Fix) int { return a.Time.Compare(b.Time) })
+	out := slices.Clone(cands)
+	added := 0
+	for _, f := range sorted {
+		if added >= p.MaxNearby || !p.Dwell(f) {
+			continue
+		}
+		for _, g := range nearby(f.Lat, f.Lon) {
+			if added < p.MaxNearby && !hasFence(out, g) {
+				out = append(out, Candidate{Fence: g})
+				added++
+			}
+		}
+	}
+	return out
+}
+
+func hasFence(cands []Candidate, g *Geofence) bool {
+	for _, c := range cands {
+		if c.Fence.ClientID == g.ClientID {
+			return true
+		}
+	}
+	return false
+}
+
 // Detector is the live visit detector used by the ingest pipeline. It keeps,
 // per device, a time-ordered window of recent fixes and runs the same
 // engine as DetectDevice over it: a fix that arrives late (buffered upload)
@@ -21,6 +69,7 @@ type CandidateFunc func(deviceID string) (workerID string, cands []Candidate, ok
 type Detector struct {
 	p      Params
 	lookup CandidateFunc
+	nearby NearbyFunc
 	// Window is how far back late fixes are still taken into account.
 	// Visits that ended before the window are final.
 	window time.Duration
@@ -32,6 +81,7 @@ type Detector struct {
 type liveDevice struct {
 	mu       sync.Mutex
 	e        *engine
+	nearby   int     // unassigned candidates added
 	reported []Visit // as last reported, in time order
 	final    int     // number of visits that left the window (for IDs)
 	newest   int64   // newest fix time, ms
@@ -48,6 +98,10 @@ func NewDetector(p Params, lookup CandidateFunc, window time.Duration) *Detector
 	}
 	return &Detector{p: p, lookup: lookup, window: window, devs: make(map[string]*liveDevice)}
 }
+
+// SetNearby makes the detector look up unassigned homes where a device
+// stands still (nil: assigned clients only). Call before the first Add.
+func (d *Detector) SetNearby(fn NearbyFunc) { d.nearby = fn }
 
 func (d *Detector) device(id string) *liveDevice {
 	d.mu.Lock()
@@ -88,6 +142,9 @@ func (d *Detector) Add(f Fix) []Event {
 	if ms < ld.newest-d.window.Milliseconds() || (e.hasBase && ms <= e.baseT) {
 		return nil // too late to re-evaluate
 	}
+	if d.nearby != nil && ld.nearby < d.p.MaxNearby && d.p.Dwell(f) {
+		e = ld.addNearby(d.nearby(f.DeviceID, f.Lat, f.Lon), d.p.MaxNearby)
+	}
 	if !e.insert(f) {
 		return nil
 	}
@@ -96,6 +153,31 @@ func (d *Detector) Add(f Fix) []Event {
 	evs := ld.diff(vs)
 	ld.trim(d.window.Milliseconds())
 	return evs
+}
+
+// addNearby adds the homes not yet candidates; the engine is rebuilt over
+// the window's fixes (its support rows have one column per candidate).
+// Rare: once per home where the device stood still.
+func (ld *liveDevice) addNearby(gs []*Geofence, limit int) *engine {
+	e := ld.e
+	cands := e.cands
+	for _, g := range gs {
+		if ld.nearby < limit && !hasFence(cands, g) {
+			if len(cands) == len(e.cands) {
+				cands = slices.Clone(cands)
+			}
+			cands = append(cands, Candidate{Fence: g})
+			ld.nearby++
+		}
+	}
+	if len(cands) == len(e.cands) {
+		return e
+	}
+	ne := newEngine(e.p, e.device, e.worker, cands)
+	ne.hasBase, ne.baseT, ne.baseFwd = e.hasBase, e.baseT, e.baseFwd
+	ne.load(slices.Clone(e.fixes))
+	ld.e = ne
+	return ne
 }
 
 // Visits returns the device's visits in the window as they now stand.

@@ -109,6 +109,18 @@ type Params struct {
 	// the shift. Fixes that clearly say the same client twice are kept.
 	RevisitGap   time.Duration
 	RevisitPrior float64
+	// UnassignedPenalty and UnassignedPrior: a home not assigned to the
+	// worker (a candidate with Assigned=false, e.g. a colleague's client
+	// visited as a substitute) wins a stay that also touches an assigned
+	// home only on clearly better evidence: UnassignedPenalty more of
+	// time-weighted support in the client Viterbi, UnassignedPrior nats
+	// more in the centroid fit. Where the fixes cannot tell, the visit is
+	// put on the worker's own client.
+	UnassignedPenalty time.Duration
+	UnassignedPrior   float64
+	// MaxNearby bounds how many unassigned homes the live detector adds
+	// for a device (homes where it stood still; see NearbyFunc).
+	MaxNearby int
 	// CloudM: fixes farther than this (plus accuracy) from every home the
 	// stay touches are left out of the centroids (multipath, approach).
 	CloudM float64
@@ -192,6 +204,9 @@ func DefaultParams() Params {
 		SplitPrior:          3,
 		RevisitGap:          12 * time.Hour,
 		RevisitPrior:        3,
+		UnassignedPenalty:   10 * time.Minute,
+		UnassignedPrior:     3,
+		MaxNearby:           32,
 		CloudM:              60,
 		OutdoorRatio:        1.3,
 		MaxSilence:          3 * time.Hour,

@@ -42,12 +42,14 @@ type Directory struct {
 	byDevice map[int64]deviceInfo
 	norms    map[int64]int // org -> short-visit norm, minutes
 	sig      map[int64]string
+	homes    map[int64]*geofence.Index // org -> all its clients' homes
 }
 
 type deviceInfo struct {
 	workerID int64
 	orgID    int64
 	cands    []geofence.Candidate
+	assigned map[string]bool // client IDs
 }
 
 // LoadDirectory reads clients, workers and assignments.
@@ -57,12 +59,14 @@ func LoadDirectory(ctx context.Context, st *store.Store) (*Directory, error) {
 		return nil, err
 	}
 	fences := make(map[int64]*geofence.Geofence, len(clients))
+	byOrg := map[int64][]*geofence.Geofence{}
 	for _, c := range clients {
 		g, err := Fence(c)
 		if err != nil {
 			continue // a broken geofence must not stop the others; the cabinet validates on save
 		}
 		fences[c.ID] = g
+		byOrg[c.OrgID] = append(byOrg[c.OrgID], g)
 	}
 	as, err := st.Assignments(ctx)
 	if err != nil {
@@ -72,13 +76,18 @@ func LoadDirectory(ctx context.Context, st *store.Store) (*Directory, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Directory{byDevice: map[int64]deviceInfo{}, norms: norms, sig: map[int64]string{}}
+	d := &Directory{byDevice: map[int64]deviceInfo{}, norms: norms, sig: map[int64]string{},
+		homes: make(map[int64]*geofence.Index, len(byOrg))}
+	for org, gs := range byOrg {
+		d.homes[org] = geofence.NewIndex(gs)
+	}
 	for _, a := range as {
-		info := deviceInfo{workerID: a.WorkerID, orgID: a.OrgID}
+		info := deviceInfo{workerID: a.WorkerID, orgID: a.OrgID, assigned: map[string]bool{}}
 		sig := fmt.Sprint(a.WorkerID, a.ClientIDs)
 		for _, cid := range a.ClientIDs {
 			if g := fences[cid]; g != nil {
 				info.cands = append(info.cands, geofence.Candidate{Fence: g, Assigned: true})
+				info.assigned[g.ClientID] = true
 				sig += fmt.Sprint(g.Center, g.RadiusM, len(g.Ring))
 			}
 		}
@@ -112,6 +121,34 @@ func (d *Directory) Candidates(deviceID string) (string, []geofence.Candidate, b
 		return "", nil, false
 	}
 	return strconv.FormatInt(info.workerID, 10), info.cands, true
+}
+
+// nearbyM is how far outside a home's geofence a standing device still
+// counts as at it, for looking up unassigned homes (the detector's own
+// gate, Params.GateM, decides the rest).
+const nearbyM = 10
+
+// Nearby implements geofence.NearbyFunc: the homes of the device's
+// organisation, not assigned to its worker, at a point. Other
+// organisations' clients are never considered.
+func (d *Directory) Nearby(deviceID string, lat, lon float64) []*geofence.Geofence {
+	id, err := strconv.ParseInt(deviceID, 10, 64)
+	if err != nil {
+		return nil
+	}
+	info, ok := d.byDevice[id]
+	ix := d.homes[info.orgID]
+	if !ok || ix == nil {
+		return nil
+	}
+	var out []*geofence.Geofence
+	ix.Near(lat, lon, nearbyM, func(g *geofence.Geofence, _ float64) bool {
+		if !info.assigned[g.ClientID] {
+			out = append(out, g)
+		}
+		return true
+	})
+	return out
 }
 
 // ToFix converts a stored position to the detector's fix.
@@ -197,7 +234,13 @@ func NewTracker(ctx context.Context, st *store.Store, p geofence.Params, log *sl
 	t := &Tracker{st: st, log: log, params: p, in: make(chan []store.Position, 64), dir: dir,
 		dirty: map[int64]time.Time{}}
 	t.det = geofence.NewDetector(p, t.candidates, 0)
+	t.det.SetNearby(t.nearby)
 	return t, nil
+}
+
+func (t *Tracker) nearby(dev string, lat, lon float64) []*geofence.Geofence {
+	// Called from Add, under t.mu like candidates.
+	return t.dir.Nearby(dev, lat, lon)
 }
 
 func (t *Tracker) candidates(dev string) (string, []geofence.Candidate, bool) {
@@ -378,10 +421,14 @@ func Recompute(ctx context.Context, st *store.Store, p geofence.Params, from, to
 		for i := range ps {
 			fixes[i] = ToFix(&ps[i])
 		}
-		worker, cands, ok := dir.Candidates(strconv.FormatInt(dev, 10))
+		id := strconv.FormatInt(dev, 10)
+		worker, cands, ok := dir.Candidates(id)
 		if !ok {
 			continue
 		}
+		cands = geofence.AddNearby(cands, fixes, func(lat, lon float64) []*geofence.Geofence {
+			return dir.Nearby(id, lat, lon)
+		}, p)
 		var vs []store.Visit
 		for _, v := range geofence.DetectDevice(strconv.FormatInt(dev, 10), worker, fixes, cands, p) {
 			if v.Start.Before(to) && v.End.After(from) {

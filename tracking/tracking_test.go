@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -53,9 +54,14 @@ func setup(t *testing.T) world {
 
 // day: walk in from 600 m north over 8 minutes, stay 25 minutes, walk out.
 func day(dev int64, t0 time.Time) (ps []store.Position, arrive, leave time.Time) {
+	return dayAt(dev, t0, homeLat, homeLon)
+}
+
+// dayAt is day at another home.
+func dayAt(dev int64, t0 time.Time, lat0, lon0 float64) (ps []store.Position, arrive, leave time.Time) {
 	add := func(t time.Time, northM float64, valid bool) {
-		ps = append(ps, store.Position{DeviceID: dev, FixTime: t, RecvTime: t, Lat: homeLat + northM/111320,
-			Lon: homeLon + 3*math.Sin(float64(len(ps)))/70000, Valid: valid, AccuracyM: store.NaN32,
+		ps = append(ps, store.Position{DeviceID: dev, FixTime: t, RecvTime: t, Lat: lat0 + northM/111320,
+			Lon: lon0 + 3*math.Sin(float64(len(ps)))/70000, Valid: valid, AccuracyM: store.NaN32,
 			SpeedKmh: store.NaN32, Course: store.NaN32, AltitudeM: store.NaN32, Sats: 8, HDOP: 1.2, Battery: -1,
 			Source: "tracker"})
 	}
@@ -159,4 +165,83 @@ func TestLiveAndRecompute(t *testing.T) {
 	if len(vs) != 1 || len(vs[0].Flags) != 1 || vs[0].Flags[0] != "short" {
 		t.Errorf("visits after raising the norm to 40 min: %+v, want one flagged short", vs)
 	}
+}
+
+// A visit to a client of the organisation who is not assigned to the
+// worker (a substitute visit) is stored and flagged; a client of another
+// organisation at the same address is never considered.
+func TestUnassignedVisit(t *testing.T) {
+	w := setup(t)
+	ctx := context.Background()
+	uLat, uLon := homeLat+0.004, homeLon+0.004 // ~500 m from the assigned home
+	other, err := w.st.AddClient(ctx, store.Client{OrgID: w.org, FullName: "Петров И. И.", FenceKind: "circle",
+		CenterLat: uLat, CenterLon: uLon, RadiusM: 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	org2, err := w.st.AddOrganisation(ctx, "ЦСО-2", "Europe/Moscow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.st.AddClient(ctx, store.Client{OrgID: org2, FullName: "Чужой К. К.", FenceKind: "circle",
+		CenterLat: uLat, CenterLon: uLon + 0.0002, RadiusM: 60}); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now().UTC().Truncate(time.Second).Add(-3 * time.Hour)
+	ps, arrive, leave := dayAt(w.dev, t0, uLat, uLon)
+
+	tr, err := tracking.NewTracker(ctx, w.st, geofence.DefaultParams(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := tr.Subscribe()
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { tr.Run(rctx); close(done) }()
+	tr.Committed(ps)
+	cancel()
+	<-done
+
+	check := func(label string) {
+		t.Helper()
+		vs, err := w.st.Visits(ctx, store.VisitFilter{OrgID: w.org})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(vs) != 1 {
+			t.Fatalf("%s: %d visits stored, want 1: %+v", label, len(vs), vs)
+		}
+		v := vs[0]
+		if v.ClientID != other || v.WorkerID != w.worker || !slices.Contains(v.Flags, "unassigned") {
+			t.Errorf("%s: visit of client %d by worker %d flags %v, want client %d by %d flagged unassigned",
+				label, v.ClientID, v.WorkerID, v.Flags, other, w.worker)
+		}
+		if !near(v.Start, arrive, 90*time.Second) || !near(v.End, leave, 90*time.Second) {
+			t.Errorf("%s: visit %v .. %v, want about %v .. %v", label, v.Start, v.End, arrive, leave)
+		}
+		if vs, _ := w.st.Visits(ctx, store.VisitFilter{OrgID: org2}); len(vs) != 0 {
+			t.Errorf("%s: %d visits stored for the other organisation's client", label, len(vs))
+		}
+	}
+	check("live")
+	raised := false
+	for len(events) > 0 {
+		ev := <-events
+		raised = raised || (ev.Kind == "flag_raised" && ev.Flag == "unassigned" && ev.ClientID == other)
+	}
+	if !raised {
+		t.Error("no flag_raised event for the unassigned visit")
+	}
+
+	var b store.PositionBatch
+	for i := range ps {
+		b.Add(&ps[i])
+	}
+	if _, err := w.st.InsertPositions(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tracking.Recompute(ctx, w.st, geofence.DefaultParams(), t0.Add(-time.Hour), t0.Add(3*time.Hour), 0); err != nil {
+		t.Fatal(err)
+	}
+	check("recompute")
 }

@@ -1,0 +1,111 @@
+package geofence
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+// Visits to homes not assigned to the worker: found when the stay is
+// theirs alone, flagged, and never taken from an assigned neighbour on
+// weak evidence.
+func TestUnassignedHomes(t *testing.T) {
+	step := 20 * time.Second
+	a := circle("A", 0, 0, 50)
+	for _, c := range []struct {
+		name   string
+		u      *Geofence
+		at     float64 // where the worker stays, m east of A
+		client string
+		flag   bool
+	}{
+		{"a colleague's client 400 m away: an unassigned visit", circle("U", 400, 0, 50), 400, "U", true},
+		{"fixes at an unassigned neighbour's 20 m away: the assigned client keeps the visit", circle("U", 20, 0, 50), 20, "A", false},
+		{"fixes clearly at an unassigned neighbour's: the neighbour's, flagged", circle("U", 45, 0, 40), 45, "U", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g := newGen(SourceTracker, 3)
+			g.x, g.y = c.at, -600 // from the south: neither home is passed first
+			g.walk(c.at, 0, 1.4, step)
+			s := g.t.Sub(t0)
+			g.stay(25*time.Minute, step, 8, true)
+			e := g.t.Sub(t0)
+			g.walk(c.at, 600, 1.4, step)
+			cands := []Candidate{{Fence: a, Assigned: true}, {Fence: c.u}}
+			got := DetectDevice("dev", "w", g.fixes, cands, DefaultParams())
+			if len(got) != 1 {
+				t.Fatalf("got %d visits, want 1:\n%s", len(got), describe(got))
+			}
+			v := got[0]
+			if v.ClientID != c.client || v.Flags.Has(FlagUnassigned) != c.flag {
+				t.Errorf("visit to %s flags %v, want %s unassigned=%v", v.ClientID, v.Flags, c.client, c.flag)
+			}
+			if absDur(v.Start.Sub(t0)-s) > time.Minute || absDur(v.End.Sub(t0)-e) > time.Minute {
+				t.Errorf("visit %v..%v, want %v..%v", v.Start.Sub(t0), v.End.Sub(t0), s, e)
+			}
+		})
+	}
+}
+
+// The live detector adds unassigned homes where the device stands still
+// (not those it walks past) and comes to the same visits as the offline
+// detector given the same homes.
+func TestLiveNearby(t *testing.T) {
+	step := 20 * time.Second
+	a := circle("A", 0, 0, 50)
+	passed := circle("P", -300, 0, 40) // walked past on the way
+	u := circle("U", 400, 0, 50)
+	index := NewIndex([]*Geofence{a, passed, u})
+	nearby := func(lat, lon float64) []*Geofence {
+		var out []*Geofence
+		for _, g := range index.Containing(lat, lon) {
+			if g.ClientID != "A" {
+				out = append(out, g)
+			}
+		}
+		return out
+	}
+	g := newGen(SourceTracker, 5)
+	g.walk(0, 0, 1.4, step) // through P at walking speed
+	g.stay(20*time.Minute, step, 8, true)
+	g.walk(400, 0, 1.4, step)
+	g.stay(25*time.Minute, step, 8, true)
+	g.walk(400, 600, 1.4, step)
+
+	lookup := func(string) (string, []Candidate, bool) { return "w", []Candidate{{Fence: a, Assigned: true}}, true }
+	d := NewDetector(DefaultParams(), lookup, 0)
+	d.SetNearby(func(_ string, lat, lon float64) []*Geofence { return nearby(lat, lon) })
+	var raised []string
+	for _, f := range g.fixes {
+		for _, ev := range d.Add(f) {
+			if ev.Kind == FlagRaised && ev.Flag == FlagUnassigned {
+				raised = append(raised, ev.Visit.ClientID)
+			}
+		}
+	}
+	live := d.Visits("dev")
+	if len(live) != 2 || live[0].ClientID != "A" || live[1].ClientID != "U" {
+		t.Fatalf("live visits:\n%s want A then U", describe(live))
+	}
+	if live[0].Flags.Has(FlagUnassigned) || !live[1].Flags.Has(FlagUnassigned) {
+		t.Errorf("flags A %v, U %v: want unassigned on U only", live[0].Flags, live[1].Flags)
+	}
+	if !slices.Equal(raised, []string{"U"}) {
+		t.Errorf("unassigned flag raised for %v, want [U]", raised)
+	}
+
+	cands := AddNearby([]Candidate{{Fence: a, Assigned: true}}, g.fixes, nearby, DefaultParams())
+	if len(cands) != 2 || cands[1].Fence != u || cands[1].Assigned {
+		t.Errorf("AddNearby: %d candidates, want A and unassigned U (not P, walked past)", len(cands))
+	}
+	off := DetectDevice("dev", "w", g.fixes, cands, DefaultParams())
+	if len(off) != len(live) {
+		t.Fatalf("offline %d visits, live %d", len(off), len(live))
+	}
+	for i := range off {
+		if off[i].ClientID != live[i].ClientID || !off[i].Start.Equal(live[i].Start) || !off[i].End.Equal(live[i].End) || off[i].Flags != live[i].Flags {
+			t.Errorf("visit %d: offline %s %v..%v %v, live %s %v..%v %v", i, off[i].ClientID, off[i].Start, off[i].End, off[i].Flags,
+				live[i].ClientID, live[i].Start, live[i].End, live[i].Flags)
+		}
+	}
+}
