@@ -126,6 +126,8 @@ func alertSummary(v *view, al store.Alert) string {
 		return v.T("alerts.sum.sos", tm("fix_time"))
 	case store.AlertKindShortVisit:
 		return v.T("alerts.sum.short_visit", fmtDuration(num("duration_s")), tm("start"))
+	case store.AlertKindUnassigned:
+		return v.T("alerts.sum.unassigned_visit", fmtDuration(num("duration_s")), tm("start"))
 	case store.AlertKindOffline:
 		return v.T("alerts.sum.offline", tm("last_fix"))
 	case store.AlertKindLowBattery:

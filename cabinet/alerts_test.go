@@ -225,3 +225,31 @@ func TestLiveStreamsAlerts(t *testing.T) {
 		t.Errorf("streams: own %q, other organisation %q", a, b)
 	}
 }
+
+// A visit the detector flagged unassigned (the client is not on the
+// worker's list) raises one alert; a reviewed one raises none.
+func TestUnassignedVisitAlert(t *testing.T) {
+	e, app := newAppEnv(t)
+	cl := e.clientAt(e.org, "Иванова Анна Петровна", "ул. Ленина, 5", 55.75, 37.61)
+	w := e.worker(e.org, "Орлов Пётр", "860000000000004")
+	now := msk(2026, 3, 11, 12, 0)
+	v := e.visit(e.org, w, cl, now.Add(-40*time.Minute), now.Add(-15*time.Minute), "unassigned")
+	reviewed := e.visit(e.org, w, cl, now.Add(-3*time.Hour), now.Add(-2*time.Hour), "unassigned")
+	e.exec(`INSERT INTO visit_reviews (visit_id, status, reason) VALUES ($1, 'confirmed', 'замена')`, reviewed)
+	admin := e.loginAs(e.org, "admin@example.ru", store.RoleAdmin)
+	for range 2 {
+		if _, err := app.CheckAlerts(context.Background(), now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n int
+	var visit int64
+	e.st.Pool.QueryRow(context.Background(), `SELECT count(*), max(visit_id) FROM alerts WHERE kind = 'unassigned_visit'`).Scan(&n, &visit)
+	if n != 1 || visit != v {
+		t.Errorf("%d unassigned-visit alerts (visit %d), want 1 for visit %d", n, visit, v)
+	}
+	r := admin.get("/staff/alerts?kind=unassigned_visit")
+	if !strings.Contains(r.Body, "Визит не к своему получателю") || !strings.Contains(r.Body, "визит длился 0:25") {
+		t.Errorf("alerts page does not describe the unassigned visit:\n%s", r.Body)
+	}
+}

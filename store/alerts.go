@@ -18,11 +18,12 @@ const (
 	AlertKindLowBattery   = "low_battery"
 	AlertKindDispute      = "dispute"
 	AlertKindMockLocation = "mock_location"
+	AlertKindUnassigned   = "unassigned_visit"
 )
 
 // AlertKinds lists every kind, in the order the cabinet shows them.
-var AlertKinds = []string{AlertKindSOS, AlertKindMissedVisit, AlertKindShortVisit, AlertKindOffline,
-	AlertKindLowBattery, AlertKindDispute, AlertKindMockLocation}
+var AlertKinds = []string{AlertKindSOS, AlertKindMissedVisit, AlertKindShortVisit, AlertKindUnassigned,
+	AlertKindOffline, AlertKindLowBattery, AlertKindDispute, AlertKindMockLocation}
 
 // Alert is one alert. WorkerName, ClientName and GroupID are read back
 // (the worker is the alert's own, else the visit's, else the device's).
@@ -88,6 +89,8 @@ const (
 //   - sos: a fix with alarm 'sos' that starts a burst (no SOS fix of the
 //     device in the SOSBurstGap before it); one per burst.
 //   - short_visit: a closed visit flagged short and not yet reviewed.
+//   - unassigned_visit: a closed visit to a client not assigned to the
+//     worker, not yet reviewed.
 //   - offline: a worker's device with no fix for OfflineAfter within
 //     working hours (08:00-20:00 local, Monday to Friday); one per device
 //     and local day.
@@ -130,6 +133,16 @@ func (s *Store) RaiseAlerts(ctx context.Context, now time.Time) ([]Alert, error)
 				AND v.org_id IS NOT NULL
 				AND NOT EXISTS (SELECT 1 FROM visit_reviews r WHERE r.visit_id = v.id)
 				AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.org_id = v.org_id AND a.kind = 'short_visit'
+					AND a.dedup_key = 'visit:' || v.id)`, now.Add(-shortLookback), now)
+	}
+	if err == nil {
+		err = add(`SELECT v.org_id, 'unassigned_visit', coalesce(v.worker_id, 0), v.device_id, v.client_id, v.id, v.end_time,
+				'visit:' || v.id, json_build_object('duration_s', v.duration_s, 'start', v.start_time, 'end', v.end_time)::text
+			FROM visits v
+			WHERE 'unassigned' = ANY(v.flags) AND v.end_time IS NOT NULL AND v.end_time > $1 AND v.end_time <= $2
+				AND v.org_id IS NOT NULL
+				AND NOT EXISTS (SELECT 1 FROM visit_reviews r WHERE r.visit_id = v.id)
+				AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.org_id = v.org_id AND a.kind = 'unassigned_visit'
 					AND a.dedup_key = 'visit:' || v.id)`, now.Add(-shortLookback), now)
 	}
 	if err == nil {
