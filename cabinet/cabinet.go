@@ -273,6 +273,11 @@ func (a *App) forbidden(w http.ResponseWriter, r *http.Request) {
 // which carry ids, not names) and shows a generic page.
 func (a *App) serverError(w http.ResponseWriter, r *http.Request, err error) {
 	a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		// The worker app reads JSON, never the HTML error page.
+		apiError(w, http.StatusInternalServerError, "internal", "internal error, retry later", "")
+		return
+	}
 	v := a.newView(r, "error.internal", "")
 	a.render(w, r, http.StatusInternalServerError, "error", v)
 }
