@@ -56,12 +56,13 @@ func (s *Store) AddClient(ctx context.Context, c Client) (int64, error) {
 	return id, nil
 }
 
-// Clients lists every client of the organisation (orgID 0 = all
-// organisations, for the ingest-wide geofence index).
+// Clients lists every active client of the organisation (orgID 0 = all
+// organisations, for the ingest-wide geofence index). Archived clients are
+// left out: their homes are no longer visited.
 func (s *Store) Clients(ctx context.Context, orgID int64) ([]Client, error) {
 	rows, err := s.Pool.Query(ctx, `SELECT id, org_id, full_name, address, phone, notes, fence_kind,
 		coalesce(center_lat, 0), coalesce(center_lon, 0), coalesce(radius_m, 0), coalesce(polygon::text, '')
-		FROM clients WHERE $1 = 0 OR org_id = $1 ORDER BY id`, orgID)
+		FROM clients WHERE ($1 = 0 OR org_id = $1) AND archived_at IS NULL ORDER BY id`, orgID)
 	if err != nil {
 		return nil, fmt.Errorf("store: clients: %w", err)
 	}
@@ -123,12 +124,15 @@ type DeviceAssignment struct {
 	ClientIDs []int64
 }
 
-// Assignments lists, for every device held by a worker, the worker's clients.
+// Assignments lists, for every device held by an active worker, the
+// worker's active clients (archived workers and clients are left out; the
+// assignment rows stay for history).
 func (s *Store) Assignments(ctx context.Context) ([]DeviceAssignment, error) {
 	rows, err := s.Pool.Query(ctx, `SELECT w.device_id, w.id, w.org_id,
 		coalesce(array_agg(wc.client_id ORDER BY wc.client_id) FILTER (WHERE wc.client_id IS NOT NULL), '{}')
-		FROM workers w LEFT JOIN worker_clients wc ON wc.worker_id = w.id
-		WHERE w.device_id IS NOT NULL GROUP BY w.id ORDER BY w.device_id`)
+		FROM workers w LEFT JOIN (worker_clients wc JOIN clients c ON c.id = wc.client_id AND c.archived_at IS NULL)
+			ON wc.worker_id = w.id
+		WHERE w.device_id IS NOT NULL AND w.archived_at IS NULL GROUP BY w.id ORDER BY w.device_id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: assignments: %w", err)
 	}

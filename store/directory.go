@@ -46,26 +46,43 @@ type DirWorker struct {
 	DeviceIdent    string  `json:"-"`
 	DeviceProtocol string  `json:"-"`
 	ClientIDs      []int64 `json:"client_ids"`
+	// Archived: when and why (see archive.go); zero and "" while active.
+	ArchivedAt    time.Time `json:"-"`
+	ArchiveReason string    `json:"-"`
 }
 
+// Archived reports whether the worker is off the books.
+func (w DirWorker) Archived() bool { return !w.ArchivedAt.IsZero() }
+
+// dirWorkers finds workers in any archive state (one by id, or all).
 func (s *Store) dirWorkers(ctx context.Context, q Querier, sc Scope, id int64, lock bool) ([]DirWorker, error) {
+	return s.dirWorkersIn(ctx, q, sc, id, lock, AnyArchived)
+}
+
+func (s *Store) dirWorkersIn(ctx context.Context, q Querier, sc Scope, id int64, lock bool, f ArchiveFilter) ([]DirWorker, error) {
 	sql := `SELECT w.id, w.org_id, w.full_name, w.phone, coalesce(w.group_id, 0), coalesce(g.name, ''),
 		coalesce(w.device_id, 0), coalesce(d.ident, ''), coalesce(d.protocol, ''),
-		array(SELECT client_id FROM worker_clients WHERE worker_id = w.id ORDER BY 1)
+		array(SELECT client_id FROM worker_clients WHERE worker_id = w.id ORDER BY 1),
+		w.archived_at, ` + archiveReasonSQL("worker", "w") + `
 		FROM workers w LEFT JOIN groups g ON g.id = w.group_id LEFT JOIN devices d ON d.id = w.device_id
 		WHERE w.org_id = $1 AND ($2::bigint[] IS NULL OR w.group_id = ANY($2)) AND ($3 = 0 OR w.id = $3)
+		AND ($4::boolean IS NULL OR (w.archived_at IS NOT NULL) = $4)
 		ORDER BY w.full_name, w.id`
 	if lock {
 		sql += ` FOR UPDATE OF w`
 	}
-	rows, err := q.Query(ctx, sql, sc.OrgID, sc.Groups, id)
+	rows, err := q.Query(ctx, sql, sc.OrgID, sc.Groups, id, f.arg())
 	if err != nil {
 		return nil, fmt.Errorf("store: workers: %w", err)
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (DirWorker, error) {
 		var w DirWorker
+		var at *time.Time
 		err := r.Scan(&w.ID, &w.OrgID, &w.FullName, &w.Phone, &w.GroupID, &w.GroupName, &w.DeviceID, &w.DeviceIdent,
-			&w.DeviceProtocol, &w.ClientIDs)
+			&w.DeviceProtocol, &w.ClientIDs, &at, &w.ArchiveReason)
+		if at != nil {
+			w.ArchivedAt = *at
+		}
 		return w, err
 	})
 }
@@ -81,12 +98,13 @@ func one[T any](list []T, err error) (T, error) {
 	return list[0], nil
 }
 
-// DirWorkers lists the workers the scope sees, by name.
+// DirWorkers lists the active (not archived) workers the scope sees, by
+// name: the list and every picker.
 func (s *Store) DirWorkers(ctx context.Context, sc Scope) ([]DirWorker, error) {
-	return s.dirWorkers(ctx, s.Pool, sc, 0, false)
+	return s.DirWorkersIn(ctx, sc, NotArchived)
 }
 
-// DirWorker finds one worker in scope.
+// DirWorker finds one worker in scope, archived or not.
 func (s *Store) DirWorker(ctx context.Context, sc Scope, id int64) (DirWorker, error) {
 	if id <= 0 {
 		return DirWorker{}, ErrNotFound
@@ -97,7 +115,9 @@ func (s *Store) DirWorker(ctx context.Context, sc Scope, id int64) (DirWorker, e
 // SaveWorker creates (ID 0) or updates a worker with its group, device and
 // clients. The group must be in scope; device and clients must be the
 // organisation's (ErrNotFound otherwise; for supervisors the clients must
-// be visible to them); a device another worker holds is ErrDuplicate.
+// be visible to them); a device another worker holds is ErrDuplicate. An
+// archived worker is not edited (ErrArchived); assignments to archived
+// clients are kept whatever ClientIDs says, and none is added.
 func (s *Store) SaveWorker(ctx context.Context, sc Scope, w DirWorker) (int64, error) {
 	if !sc.inGroups(w.GroupID) {
 		return 0, fmt.Errorf("store: save worker: group %d: %w", w.GroupID, ErrNotFound)
@@ -110,12 +130,16 @@ func (s *Store) SaveWorker(ctx context.Context, sc Scope, w DirWorker) (int64, e
 				return err
 			}
 			before = &b
+			if b.Archived() {
+				return ErrArchived
+			}
 		}
 		var ok bool
 		if err := tx.QueryRow(ctx, `SELECT ($3 = 0 OR EXISTS (SELECT 1 FROM groups WHERE id = $3 AND org_id = $1))
 			AND ($4 = 0 OR EXISTS (SELECT 1 FROM devices WHERE id = $4 AND org_id = $1))
-			AND (SELECT count(*) FROM clients c WHERE c.org_id = $1 AND c.id = ANY($5) AND `+clientVisible+`) = cardinality($5)`,
-			sc.OrgID, sc.Groups, w.GroupID, w.DeviceID, uniq(w.ClientIDs)).Scan(&ok); err != nil {
+			AND (SELECT count(*) FROM clients c WHERE c.org_id = $1 AND c.id = ANY($5) AND `+clientVisible+`
+				AND (c.archived_at IS NULL OR EXISTS (SELECT 1 FROM worker_clients x WHERE x.worker_id = $6 AND x.client_id = c.id))) = cardinality($5)`,
+			sc.OrgID, sc.Groups, w.GroupID, w.DeviceID, uniq(w.ClientIDs), w.ID).Scan(&ok); err != nil {
 			return err
 		}
 		if !ok {
@@ -130,7 +154,9 @@ func (s *Store) SaveWorker(ctx context.Context, sc Scope, w DirWorker) (int64, e
 			w.ID, w.FullName, w.Phone, nullID(w.GroupID), nullID(w.DeviceID)); err != nil {
 			return duplicate(err)
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM worker_clients WHERE worker_id = $1 AND NOT client_id = ANY($2)`, w.ID, uniq(w.ClientIDs)); err != nil {
+		// Archived clients are not in the form: their rows stay (history, restore).
+		if _, err := tx.Exec(ctx, `DELETE FROM worker_clients WHERE worker_id = $1 AND NOT client_id = ANY($2)
+			AND client_id IN (SELECT id FROM clients WHERE archived_at IS NULL)`, w.ID, uniq(w.ClientIDs)); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO worker_clients (worker_id, client_id) SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING`,

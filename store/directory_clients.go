@@ -17,24 +17,41 @@ type DirClient struct {
 	UpdatedAt  time.Time `json:"-"`
 	WorkerIDs  []int64
 	ServiceIDs []int64
+	// Archived: when and why (see archive.go); zero and "" while active.
+	ArchivedAt    time.Time `json:"-"`
+	ArchiveReason string    `json:"-"`
 }
 
+// Archived reports whether the client is off the books.
+func (c DirClient) Archived() bool { return !c.ArchivedAt.IsZero() }
+
+// dirClients finds clients in any archive state (one by id, or all).
 func (s *Store) dirClients(ctx context.Context, q Querier, sc Scope, id int64) ([]DirClient, error) {
+	return s.dirClientsIn(ctx, q, sc, id, AnyArchived)
+}
+
+func (s *Store) dirClientsIn(ctx context.Context, q Querier, sc Scope, id int64, f ArchiveFilter) ([]DirClient, error) {
 	rows, err := q.Query(ctx, `SELECT c.id, c.org_id, c.full_name, c.address, c.phone, c.notes, c.fence_kind,
 		coalesce(c.center_lat, 0), coalesce(c.center_lon, 0), coalesce(c.radius_m, 0), coalesce(c.polygon::text, ''), c.updated_at,
 		array(SELECT worker_id FROM worker_clients WHERE client_id = c.id ORDER BY 1),
-		array(SELECT service_id FROM client_services WHERE client_id = c.id ORDER BY 1)
+		array(SELECT service_id FROM client_services WHERE client_id = c.id ORDER BY 1),
+		c.archived_at, `+archiveReasonSQL("client", "c")+`
 		FROM clients c WHERE c.org_id = $1 AND `+clientVisible+` AND ($3 = 0 OR c.id = $3)
-		ORDER BY c.full_name, c.id`, sc.OrgID, sc.Groups, id)
+		AND ($4::boolean IS NULL OR (c.archived_at IS NOT NULL) = $4)
+		ORDER BY c.full_name, c.id`, sc.OrgID, sc.Groups, id, f.arg())
 	if err != nil {
 		return nil, fmt.Errorf("store: clients: %w", err)
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (DirClient, error) {
 		var c DirClient
 		var poly string
+		var at *time.Time
 		if err := r.Scan(&c.ID, &c.OrgID, &c.FullName, &c.Address, &c.Phone, &c.Notes, &c.FenceKind,
-			&c.CenterLat, &c.CenterLon, &c.RadiusM, &poly, &c.UpdatedAt, &c.WorkerIDs, &c.ServiceIDs); err != nil {
+			&c.CenterLat, &c.CenterLon, &c.RadiusM, &poly, &c.UpdatedAt, &c.WorkerIDs, &c.ServiceIDs, &at, &c.ArchiveReason); err != nil {
 			return c, err
+		}
+		if at != nil {
+			c.ArchivedAt = *at
 		}
 		if poly != "" {
 			if err := json.Unmarshal([]byte(poly), &c.Polygon); err != nil {
@@ -45,12 +62,13 @@ func (s *Store) dirClients(ctx context.Context, q Querier, sc Scope, id int64) (
 	})
 }
 
-// DirClients lists the clients the scope sees, by name.
+// DirClients lists the active (not archived) clients the scope sees, by
+// name: the list, the map and every picker.
 func (s *Store) DirClients(ctx context.Context, sc Scope) ([]DirClient, error) {
-	return s.dirClients(ctx, s.Pool, sc, 0)
+	return s.DirClientsIn(ctx, sc, NotArchived)
 }
 
-// DirClient finds one client in scope.
+// DirClient finds one client in scope, archived or not.
 func (s *Store) DirClient(ctx context.Context, sc Scope, id int64) (DirClient, error) {
 	if id <= 0 {
 		return DirClient{}, ErrNotFound
@@ -114,7 +132,7 @@ func FenceChanged(a, b Client) bool {
 
 // SaveClient creates (ID 0) or updates a client of the organisation in
 // scope. It reports whether the home geofence changed (always for a new
-// client).
+// client). An archived client is not edited (ErrArchived).
 func (s *Store) SaveClient(ctx context.Context, sc Scope, c Client) (int64, bool, error) {
 	c.OrgID = sc.OrgID
 	changed := true
@@ -138,6 +156,9 @@ func (s *Store) SaveClient(ctx context.Context, sc Scope, c Client) (int64, bool
 		if err != nil {
 			return err
 		}
+		if before.Archived() {
+			return ErrArchived
+		}
 		changed = FenceChanged(before.Client, c)
 		if err := updateClient(ctx, tx, c); err != nil {
 			return err
@@ -151,13 +172,17 @@ func (s *Store) SaveClient(ctx context.Context, sc Scope, c Client) (int64, bool
 }
 
 // SetClientServices replaces a client's services (from the individual
-// programme); every service must be the organisation's.
+// programme); every service must be the organisation's. An archived
+// client is not edited (ErrArchived).
 func (s *Store) SetClientServices(ctx context.Context, sc Scope, clientID int64, serviceIDs []int64) error {
 	ids := uniq(serviceIDs)
 	err := s.InTx(ctx, func(tx pgx.Tx) error {
 		before, err := one(s.dirClients(ctx, tx, sc, clientID))
 		if err != nil {
 			return err
+		}
+		if before.Archived() {
+			return ErrArchived
 		}
 		var n int
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM services WHERE org_id = $1 AND id = ANY($2)`, sc.OrgID, ids).Scan(&n); err != nil {

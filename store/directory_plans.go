@@ -62,8 +62,10 @@ func (s *Store) PlanByID(ctx context.Context, sc Scope, id int64) (Plan, error) 
 }
 
 // SavePlan creates (ID 0) or updates a planned visit. Client and worker
-// must be in scope and services the organisation's (ErrNotFound). The
-// worker is assigned to the client if not yet: a plan means they serve them.
+// must be in scope and services the organisation's (ErrNotFound); an
+// active plan needs a client and a worker who are not archived
+// (ErrArchived). The worker is assigned to the client if not yet: a plan
+// means they serve them.
 func (s *Store) SavePlan(ctx context.Context, sc Scope, p Plan) (int64, error) {
 	p.ServiceIDs = uniq(p.ServiceIDs)
 	err := s.InTx(ctx, func(tx pgx.Tx) error {
@@ -87,6 +89,16 @@ func (s *Store) SavePlan(ctx context.Context, sc Scope, p Plan) (int64, error) {
 		}
 		if !ok {
 			return ErrNotFound
+		}
+		if p.Active {
+			var archived bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM clients WHERE id = $1 AND archived_at IS NOT NULL)
+				OR EXISTS (SELECT 1 FROM workers WHERE id = $2 AND archived_at IS NOT NULL)`, p.ClientID, p.WorkerID).Scan(&archived); err != nil {
+				return err
+			}
+			if archived {
+				return ErrArchived
+			}
 		}
 		if before == nil {
 			if err := tx.QueryRow(ctx, `INSERT INTO planned_visits (org_id, client_id, worker_id, weekday, start_min, end_min, service_ids, active)
@@ -124,8 +136,9 @@ const missedGrace = 15 * time.Minute
 // within the last 7 days, a missed visit and a 'missed_visit' alert when
 // no visit of that worker (or of the worker's device) at that client
 // overlaps the window widened by the grace. Windows that started before
-// the plan was created are skipped. Idempotent: it returns the number of
-// newly missed windows.
+// the plan was created are skipped, and so are archived clients and
+// workers (their plans are cancelled on archiving; this is the safety
+// net). Idempotent: it returns the number of newly missed windows.
 func (s *Store) DetectMissed(ctx context.Context, now time.Time) (int, error) {
 	var n int
 	err := s.Pool.QueryRow(ctx, `WITH win AS (
@@ -136,9 +149,10 @@ func (s *Store) DetectMissed(ctx context.Context, now time.Time) (int, error) {
 		FROM planned_visits p
 		JOIN organisations o ON o.id = p.org_id
 		JOIN workers w ON w.id = p.worker_id
+		JOIN clients c ON c.id = p.client_id
 		CROSS JOIN LATERAL generate_series((($1::timestamptz - interval '8 days') AT TIME ZONE o.timezone)::date::timestamp,
 			($1::timestamptz AT TIME ZONE o.timezone)::date::timestamp, interval '1 day') d
-		WHERE p.active AND extract(isodow FROM d) = p.weekday
+		WHERE p.active AND w.archived_at IS NULL AND c.archived_at IS NULL AND extract(isodow FROM d) = p.weekday
 	), due AS (
 		SELECT * FROM win
 		WHERE we + $2::interval <= $1 AND ws >= $1 - interval '7 days' AND ws >= created_at
