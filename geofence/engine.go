@@ -672,6 +672,20 @@ func (e *engine) visits() []Visit {
 // block cannot always be told apart by the fixes; the plan can.
 func (e *engine) revisits(segs []segment, silentMS int64, n int, rep float64, quiet bool) {
 	gap := e.p.RevisitGap.Milliseconds()
+	// Usually no client has two segments in a shift: nothing to do (this
+	// runs on every live fix).
+	twins := false
+	for k := 1; k < len(segs) && !twins; k++ {
+		for m := k - 1; m >= 0 && e.t[segs[k].a]-e.t[segs[m].b] < gap; m-- {
+			if segs[m].c == segs[k].c {
+				twins = true
+				break
+			}
+		}
+	}
+	if !twins {
+		return
+	}
 	// Only segments that make a visit count (too short ones are dropped).
 	real := make([]bool, len(segs))
 	for k, s := range segs {
