@@ -28,6 +28,8 @@ func init() {
 		admin.Post("/workers", a.workerCreate)
 		r.Get("/workers/{id}", a.workerShow)
 		write.Post("/workers/{id}", a.workerUpdate)
+		admin.Post("/workers/{id}/archive", a.workerArchive)
+		admin.Post("/workers/{id}/restore", a.workerRestore)
 
 		r.Get("/devices", a.deviceList)
 		admin.Post("/devices", a.deviceCreate)
@@ -47,6 +49,8 @@ func init() {
 		r.Get("/clients/{id}", a.clientShow)
 		write.Post("/clients/{id}", a.clientUpdate)
 		write.Post("/clients/{id}/services", a.clientServices)
+		admin.Post("/clients/{id}/archive", a.clientArchive)
+		admin.Post("/clients/{id}/restore", a.clientRestore)
 
 		r.Get("/services", a.serviceList)
 		admin.Post("/services", a.serviceCreate)
@@ -144,10 +148,15 @@ func dirOneOf[T any](ids []int64, choices []T, id func(T) int64) bool {
 }
 
 // dirErr turns store refusals of a save into a 404 (a row outside the
-// scope) and anything else into a 500; it reports whether it wrote.
+// scope), a 409 (a client or worker archived meanwhile) and anything else
+// into a 500; it reports whether it wrote.
 func (a *App) dirErr(w http.ResponseWriter, r *http.Request, err error) bool {
 	if err == nil {
 		return false
+	}
+	if errors.Is(err, store.ErrArchived) {
+		a.render(w, r, http.StatusConflict, "error", a.newView(r, "dir.archive.conflict", ""))
+		return true
 	}
 	a.storeErr(w, r, err)
 	return true
@@ -164,11 +173,13 @@ type dirWorkersData struct {
 	Worker   store.DirWorker // the worker shown (worker page)
 	Groups   []store.DirGroup
 	Devices  []store.DirDevice // devices free or held by this worker
-	Clients  []store.DirClient
-	Selected []int64 // clients ticked in the form
+	Clients  []store.DirClient // active clients: the ones to assign
+	Selected []int64           // clients ticked in the form
 	Plans    []dirPlanRow
 	Missed   []store.MissedVisit
-	Names    map[int64]string // client names by id
+	Names    map[int64]string // client names by id, archived ones too
+	Gone     map[int64]bool   // archived clients by id
+	Archived bool             // the list shows the archive (?archived=1)
 }
 
 func (a *App) workerChoices(r *http.Request, sc store.Scope, workerID int64) (dirWorkersData, error) {
@@ -187,12 +198,18 @@ func (a *App) workerChoices(r *http.Request, sc store.Scope, workerID int64) (di
 			d.Devices = append(d.Devices, dv)
 		}
 	}
-	if d.Clients, err = a.st.DirClients(ctx, sc); err != nil {
+	all, err := a.st.DirClientsIn(ctx, sc, store.AnyArchived)
+	if err != nil {
 		return d, err
 	}
-	d.Names = map[int64]string{}
-	for _, c := range d.Clients {
+	d.Names, d.Gone = map[int64]string{}, map[int64]bool{}
+	for _, c := range all {
 		d.Names[c.ID] = c.FullName
+		if c.Archived() {
+			d.Gone[c.ID] = true // named on the worker's page, never offered
+		} else {
+			d.Clients = append(d.Clients, c)
+		}
 	}
 	return d, nil
 }
@@ -208,7 +225,14 @@ func (a *App) workerListPage(w http.ResponseWriter, r *http.Request, status int,
 		a.serverError(w, r, err)
 		return
 	}
-	if d.Workers, err = a.st.DirWorkers(r.Context(), sc); err != nil {
+	// ?archived=1 lists the archive instead (a failed create re-renders
+	// the active list).
+	d.Archived = r.Method == http.MethodGet && r.URL.Query().Get("archived") == "1"
+	f := store.NotArchived
+	if d.Archived {
+		f = store.OnlyArchived
+	}
+	if d.Workers, err = a.st.DirWorkersIn(r.Context(), sc, f); err != nil {
 		a.serverError(w, r, err)
 		return
 	}
@@ -283,12 +307,16 @@ func (a *App) workerShow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := a.newView(r, "dir.worker.title", "workers")
+	dirWorkerForm(v, wk)
+	a.workerPage(w, r, http.StatusOK, v, wk)
+}
+
+func dirWorkerForm(v *view, wk store.DirWorker) {
 	v.Form.Set("name", wk.FullName)
 	v.Form.Set("phone", wk.Phone)
 	v.Form.Set("group", strconv.FormatInt(wk.GroupID, 10))
 	v.Form.Set("device", strconv.FormatInt(wk.DeviceID, 10))
 	v.Form["clients"] = dirIDStrings(wk.ClientIDs)
-	a.workerPage(w, r, http.StatusOK, v, wk)
 }
 
 func (a *App) workerPage(w http.ResponseWriter, r *http.Request, status int, v *view, wk store.DirWorker) {
@@ -326,6 +354,9 @@ func (a *App) workerUpdate(w http.ResponseWriter, r *http.Request) {
 		a.storeErr(w, r, err)
 		return
 	}
+	if dirArchivedEdit(a, w, r, old.Archived(), "/staff/workers/"+strconv.FormatInt(old.ID, 10)) {
+		return
+	}
 	v := a.newView(r, "dir.worker.title", "workers")
 	v.Form = r.PostForm
 	d, err := a.workerChoices(r, sc, old.ID)
@@ -347,6 +378,77 @@ func (a *App) workerUpdate(w http.ResponseWriter, r *http.Request) {
 	a.audited(r, "worker", wk.ID)
 	a.flash(w, "dir.flash.saved")
 	a.redirect(w, r, "/staff/workers/"+strconv.FormatInt(wk.ID, 10))
+}
+
+// ---- archive ----
+
+// dirMaxReason is the longest archive reason, in characters.
+const dirMaxReason = 500
+
+// dirArchiveReason reads the archive form's reason, required: it goes to
+// the audit log and the banner of the archived page.
+func dirArchiveReason(v *view, r *http.Request) string {
+	s := dirText(v, "reason", r.PostFormValue("reason"), true, dirMaxReason)
+	if s == "" {
+		v.Errors["reason"] = v.T("dir.archive.err.reason")
+	}
+	return s
+}
+
+// dirArchivedEdit answers an edit of an archived row (a stale tab: the
+// page shows no forms then) with a flash back to its page; it reports
+// whether it did.
+func dirArchivedEdit(a *App, w http.ResponseWriter, r *http.Request, archived bool, back string) bool {
+	if !archived {
+		return false
+	}
+	a.flash(w, "dir.archive.flash.is_archived")
+	a.redirect(w, r, back)
+	return true
+}
+
+// archived finishes an archive or restore: a repeated click (already in
+// that state) is a flash, not an error.
+func (a *App) archived(w http.ResponseWriter, r *http.Request, err error, what string, id int64, back, flash string) {
+	switch {
+	case errors.Is(err, store.ErrArchived):
+		flash = "dir.archive.flash.already"
+	case errors.Is(err, store.ErrNotArchived):
+		flash = "dir.archive.flash.not_archived"
+	case err != nil:
+		a.storeErr(w, r, err)
+		return
+	default:
+		a.audited(r, what, id)
+	}
+	a.flash(w, flash)
+	a.redirect(w, r, back)
+}
+
+func (a *App) workerArchive(w http.ResponseWriter, r *http.Request) {
+	r.ParseForm()
+	sc := a.scope(r)
+	wk, err := a.st.DirWorker(r.Context(), sc, dirID(r))
+	if err != nil {
+		a.storeErr(w, r, err)
+		return
+	}
+	v := a.newView(r, "dir.worker.title", "workers")
+	reason := dirArchiveReason(v, r)
+	if len(v.Errors) > 0 {
+		dirWorkerForm(v, wk)
+		v.Form.Set("reason", r.PostFormValue("reason"))
+		a.workerPage(w, r, http.StatusUnprocessableEntity, v, wk)
+		return
+	}
+	a.archived(w, r, a.st.ArchiveWorker(r.Context(), sc, wk.ID, reason), "worker archived", wk.ID,
+		"/staff/workers/"+strconv.FormatInt(wk.ID, 10), "dir.archive.flash.worker_archived")
+}
+
+func (a *App) workerRestore(w http.ResponseWriter, r *http.Request) {
+	id := dirID(r)
+	a.archived(w, r, a.st.RestoreWorker(r.Context(), a.scope(r), id), "worker restored", id,
+		"/staff/workers/"+strconv.FormatInt(id, 10), "dir.archive.flash.worker_restored")
 }
 
 // ---- groups ----

@@ -14,7 +14,9 @@ import (
 type dirClientsData struct {
 	Clients  []store.DirClient
 	Client   store.DirClient
-	Workers  map[int64]string // worker names by id (in scope)
+	Workers  map[int64]string // worker names by id (in scope), archived ones too
+	Gone     map[int64]bool   // archived workers by id
+	Archived bool             // the list shows the archive (?archived=1)
 	Services []store.Service
 	Plans    []dirPlanRow
 	Missed   []store.MissedVisit
@@ -224,13 +226,17 @@ func dirClientForm(v *view, c store.DirClient) {
 func (a *App) clientList(w http.ResponseWriter, r *http.Request) {
 	v := a.newView(r, "dir.clients.title", "clients")
 	sc := a.scope(r)
-	var d dirClientsData
+	d := dirClientsData{Archived: r.URL.Query().Get("archived") == "1"}
+	f := store.NotArchived
+	if d.Archived {
+		f = store.OnlyArchived
+	}
 	var err error
-	if d.Clients, err = a.st.DirClients(r.Context(), sc); err != nil {
+	if d.Clients, err = a.st.DirClientsIn(r.Context(), sc, f); err != nil {
 		a.serverError(w, r, err)
 		return
 	}
-	if d.Workers, err = a.workerNames(r, sc); err != nil {
+	if d.Workers, d.Gone, err = a.workerNames(r, sc); err != nil {
 		a.serverError(w, r, err)
 		return
 	}
@@ -238,13 +244,18 @@ func (a *App) clientList(w http.ResponseWriter, r *http.Request) {
 	a.render(w, r, http.StatusOK, "dir_clients", v)
 }
 
-func (a *App) workerNames(r *http.Request, sc store.Scope) (map[int64]string, error) {
-	ws, err := a.st.DirWorkers(r.Context(), sc)
-	m := map[int64]string{}
+// workerNames names every worker in scope, archived ones too (they still
+// served the client), and tells which are archived.
+func (a *App) workerNames(r *http.Request, sc store.Scope) (map[int64]string, map[int64]bool, error) {
+	ws, err := a.st.DirWorkersIn(r.Context(), sc, store.AnyArchived)
+	m, gone := map[int64]string{}, map[int64]bool{}
 	for _, w := range ws {
 		m[w.ID] = w.FullName
+		if w.Archived() {
+			gone[w.ID] = true
+		}
 	}
-	return m, err
+	return m, gone, err
 }
 
 // dirMapHome is a client's home for the map of all homes.
@@ -314,7 +325,7 @@ func (a *App) clientPage(w http.ResponseWriter, r *http.Request, status int, v *
 		d.DefaultLat, d.DefaultLon = dirDefaultCentre(all)
 	} else {
 		d.DefaultLat, d.DefaultLon = dirDefaultCentre([]store.DirClient{c})
-		if d.Workers, err = a.workerNames(r, sc); err != nil {
+		if d.Workers, d.Gone, err = a.workerNames(r, sc); err != nil {
 			a.serverError(w, r, err)
 			return
 		}
@@ -378,6 +389,9 @@ func (a *App) clientUpdate(w http.ResponseWriter, r *http.Request) {
 		a.storeErr(w, r, err)
 		return
 	}
+	if dirArchivedEdit(a, w, r, old.Archived(), "/staff/clients/"+strconv.FormatInt(old.ID, 10)) {
+		return
+	}
 	v := a.newView(r, "dir.client.title", "clients")
 	v.Form = r.PostForm
 	v.Form["services"] = dirIDStrings(old.ServiceIDs)
@@ -410,6 +424,9 @@ func (a *App) clientServices(w http.ResponseWriter, r *http.Request) {
 		a.storeErr(w, r, err)
 		return
 	}
+	if dirArchivedEdit(a, w, r, c.Archived(), "/staff/clients/"+strconv.FormatInt(c.ID, 10)) {
+		return
+	}
 	ids := dirIDs(r.PostForm["services"])
 	services, err := a.st.Services(r.Context(), sc.OrgID)
 	if err != nil {
@@ -430,4 +447,32 @@ func (a *App) clientServices(w http.ResponseWriter, r *http.Request) {
 	a.audited(r, "client services", c.ID)
 	a.flash(w, "dir.flash.saved")
 	a.redirect(w, r, "/staff/clients/"+strconv.FormatInt(c.ID, 10))
+}
+
+// ---- archive ----
+
+func (a *App) clientArchive(w http.ResponseWriter, r *http.Request) {
+	r.ParseForm()
+	sc := a.scope(r)
+	c, err := a.st.DirClient(r.Context(), sc, dirID(r))
+	if err != nil {
+		a.storeErr(w, r, err)
+		return
+	}
+	v := a.newView(r, "dir.client.title", "clients")
+	reason := dirArchiveReason(v, r)
+	if len(v.Errors) > 0 {
+		dirClientForm(v, c)
+		v.Form.Set("reason", r.PostFormValue("reason"))
+		a.clientPage(w, r, http.StatusUnprocessableEntity, v, c)
+		return
+	}
+	a.archived(w, r, a.st.ArchiveClient(r.Context(), sc, c.ID, reason), "client archived", c.ID,
+		"/staff/clients/"+strconv.FormatInt(c.ID, 10), "dir.archive.flash.client_archived")
+}
+
+func (a *App) clientRestore(w http.ResponseWriter, r *http.Request) {
+	id := dirID(r)
+	a.archived(w, r, a.st.RestoreClient(r.Context(), a.scope(r), id), "client restored", id,
+		"/staff/clients/"+strconv.FormatInt(id, 10), "dir.archive.flash.client_restored")
 }
