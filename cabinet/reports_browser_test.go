@@ -25,7 +25,6 @@ func TestReportsBrowser(t *testing.T) {
 	e.user(e.org, "admin@example.ru", store.RoleAdmin, "correct horse battery")
 	ctx := browsertest.New(t)
 	dir := t.TempDir()
-	progress := chromedp.Events(ctx, browser.DownloadProgress)
 
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(e.srv.URL+"/login"),
@@ -54,24 +53,20 @@ func TestReportsBrowser(t *testing.T) {
 	if err != nil || !strings.Contains(text, "Отчёт готов") {
 		t.Errorf("job text %q (%v)", text, err)
 	}
-	// The page started the download itself.
-	deadline, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for ev, err := range progress {
-		if err != nil {
-			t.Fatal(err)
+	// The page started the download itself. Poll the download folder for a
+	// complete workbook (a zip ends with its end-of-central-directory
+	// record) rather than wait for browser events, which a loaded machine
+	// may deliver late or coalesce.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if workbookIn(dir) {
+			break
 		}
-		if deadline.Err() != nil {
-			t.Fatal("no download within 30 s")
+		if time.Now().After(deadline) {
+			names, _ := os.ReadDir(dir)
+			t.Fatalf("no complete workbook downloaded within 60 s (folder: %v)", names)
 		}
-		if ev.State != browser.DownloadProgressStateCompleted {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(dir, ev.GUID))
-		if err != nil || !strings.HasPrefix(string(b), "PK") {
-			t.Fatalf("downloaded file: %d bytes, %v", len(b), err)
-		}
-		break
+		time.Sleep(100 * time.Millisecond)
 	}
 
 	err = chromedp.Do(ctx,
@@ -91,3 +86,18 @@ func TestReportsBrowser(t *testing.T) {
 }
 
 func repPtr[T any](v T) *T { return &v }
+
+// workbookIn reports whether dir holds a complete .xlsx (zip) file.
+func workbookIn(dir string) bool {
+	names, _ := os.ReadDir(dir)
+	for _, n := range names {
+		b, err := os.ReadFile(filepath.Join(dir, n.Name()))
+		if err != nil || len(b) < 22 || !strings.HasPrefix(string(b), "PK") {
+			continue
+		}
+		if strings.Contains(string(b[max(0, len(b)-64*1024):]), "PK\x05\x06") {
+			return true
+		}
+	}
+	return false
+}
