@@ -340,6 +340,22 @@ func TestDirectoryArchiveRoles(t *testing.T) {
 		t.Error("another organisation's archive list shows A's client")
 	}
 
+	// The archive pages render in both languages, without raw keys.
+	adm := e.dirLogin(e.org, "admin@example.ru", store.RoleAdmin)
+	for _, lang := range []string{"en", "ru"} {
+		for _, p := range []string{"/staff/clients/" + itoa(gone.client), "/staff/workers/" + itoa(gone.worker),
+			"/staff/clients?archived=1", "/staff/workers?archived=1", "/staff/clients/" + itoa(a.client), "/staff/workers/" + itoa(a.worker)} {
+			sep := "?"
+			if strings.Contains(p, "?") {
+				sep = "&"
+			}
+			r := adm.get(p + sep + "lang=" + lang)
+			if r.Code != 200 || strings.Contains(r.Body, ">dir.") || strings.Contains(r.Body, "%!") {
+				t.Errorf("%s (%s): %d, or an untranslated key or a bad format", p, lang, r.Code)
+			}
+		}
+	}
+
 	// Nothing changed.
 	cl, _ := e.st.DirClient(ctx, sc, a.client)
 	w, _ := e.st.DirWorker(ctx, sc, a.worker)
