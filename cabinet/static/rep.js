@@ -51,6 +51,7 @@
         .then(function (j) {
           show(j);
           if (j.state === 'done') {
+            try { sessionStorage.setItem('rep-downloaded:' + box.dataset.status, '1'); } catch (e) { /* private mode */ }
             link.click(); // the file comes as an attachment: the page stays
             return;
           }
@@ -73,6 +74,16 @@
   var box = document.getElementById('rep-job');
   if (box && (box.dataset.state === 'queued' || box.dataset.state === 'running')) {
     poll(box);
+  } else if (box && box.dataset.state === 'done') {
+    // A small report can be ready before its page loads: fetch it once per
+    // job and tab (a reload does not download it again).
+    var key = 'rep-downloaded:' + box.dataset.status;
+    var link = document.getElementById('rep-download');
+    var seen = false;
+    try { seen = sessionStorage.getItem(key) === '1'; sessionStorage.setItem(key, '1'); } catch (e) { seen = true; }
+    if (!seen && link) {
+      link.click();
+    }
   }
 
   // Schedule form: the cron spec and period matter only for "custom".
