@@ -64,7 +64,7 @@ func (s *Store) AppClients(ctx context.Context, orgID, workerID int64) ([]AppCli
 				FROM client_services cs JOIN services s ON s.id = cs.service_id AND s.active
 				WHERE cs.client_id = c.id), '[]')::text
 		FROM worker_clients wc JOIN clients c ON c.id = wc.client_id
-		WHERE wc.worker_id = $1 AND c.org_id = $2 ORDER BY c.full_name, c.id`, workerID, orgID)
+		WHERE wc.worker_id = $1 AND c.org_id = $2 AND c.archived_at IS NULL ORDER BY c.full_name, c.id`, workerID, orgID)
 	if err != nil {
 		return nil, fmt.Errorf("store: app clients: %w", err)
 	}

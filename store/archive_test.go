@@ -130,6 +130,9 @@ func TestArchiveClient(t *testing.T) {
 	if got, ok := assignedTo(t, st, f.dev); !ok || len(got) != 0 {
 		t.Errorf("Assignments for the worker's device: %v, want the worker with no clients", got)
 	}
+	if cs, err := st.AppClients(ctx, f.org, f.wrk); err != nil || len(cs) != 0 {
+		t.Errorf("the worker's phone app still lists %d clients (%v), want none", len(cs), err)
+	}
 
 	// Edits and new plans are refused; archiving twice too.
 	if _, _, err := st.SaveClient(ctx, f.sc, c.Client); !errors.Is(err, store.ErrArchived) {

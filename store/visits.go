@@ -35,8 +35,12 @@ func (v Visit) Open() bool { return v.End.IsZero() }
 // that point at it) survive re-evaluation.
 func (s *Store) ReplaceVisits(ctx context.Context, deviceID int64, from, to time.Time, vs []Visit) error {
 	return pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id, client_id, start_time, coalesce(end_time, last_seen) FROM visits
-			WHERE device_id = $1 AND start_time < $3 AND coalesce(end_time, 'infinity') > $2 ORDER BY start_time FOR UPDATE`,
+		// Closed visits to archived clients are history: detection no
+		// longer knows those homes, so re-running it must not erase them.
+		rows, err := tx.Query(ctx, `SELECT id, client_id, start_time, coalesce(end_time, last_seen) FROM visits v
+			WHERE device_id = $1 AND start_time < $3 AND coalesce(end_time, 'infinity') > $2
+				AND NOT (end_time IS NOT NULL AND EXISTS (SELECT 1 FROM clients c WHERE c.id = v.client_id AND c.archived_at IS NOT NULL))
+			ORDER BY start_time FOR UPDATE`,
 			deviceID, from, to)
 		if err != nil {
 			return fmt.Errorf("store: replace visits: %w", err)

@@ -245,3 +245,34 @@ func TestUnassignedVisit(t *testing.T) {
 	}
 	check("recompute")
 }
+
+// Recomputing a period after a client was archived keeps the visits made
+// to them: the detector no longer knows the home, the history stays.
+func TestRecomputeKeepsArchivedClientsVisits(t *testing.T) {
+	w := setup(t)
+	ctx := context.Background()
+	t0 := time.Now().UTC().Truncate(time.Second).Add(-3 * time.Hour)
+	ps, _, _ := day(w.dev, t0)
+	var b store.PositionBatch
+	for i := range ps {
+		b.Add(&ps[i])
+	}
+	if _, err := w.st.InsertPositions(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	from, to := t0.Add(-time.Hour), t0.Add(3*time.Hour)
+	if n, err := tracking.Recompute(ctx, w.st, geofence.DefaultParams(), from, to, 0); err != nil || n != 1 {
+		t.Fatalf("recompute: %d visits, %v", n, err)
+	}
+	before, _ := w.st.Visits(ctx, store.VisitFilter{OrgID: w.org})
+	if err := w.st.ArchiveClient(ctx, store.Scope{OrgID: w.org, Role: store.RoleAdmin}, w.client, "переехала"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := tracking.Recompute(ctx, w.st, geofence.DefaultParams(), from, to, 0); err != nil || n != 0 {
+		t.Fatalf("recompute after archiving: %d visits detected, %v; want 0 (the home is no longer known)", n, err)
+	}
+	after, _ := w.st.Visits(ctx, store.VisitFilter{OrgID: w.org})
+	if len(before) != 1 || len(after) != 1 || after[0].ID != before[0].ID || !after[0].Start.Equal(before[0].Start) {
+		t.Errorf("visits before %+v, after archiving and recomputing %+v: want the same one kept", before, after)
+	}
+}
