@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 
 	"carevisit/store"
 )
@@ -15,9 +16,38 @@ import (
 type dirDevicesData struct {
 	Devices   []store.DirDevice
 	Device    store.DirDevice // the device shown (device page)
-	Unknown   []store.UnknownDevice
+	Unknown   []dirUnknownRow
 	Protocols []string
 	Token     string // a new app token, shown once
+}
+
+// dirUnknownRow is an unregistered device as an organisation's admin sees
+// it. The list is platform-wide (a device is nobody's until registered),
+// so its identifier is masked and its network address left out: an admin
+// registers a tracker by typing the full IMEI from its label, and cannot
+// learn or claim another organisation's new devices from the list.
+type dirUnknownRow struct {
+	store.UnknownDevice
+	Masked string // e.g. 8647•••••••3581
+	Tail   string // the last 4 characters, to find the row
+}
+
+// maskIdent keeps the first 4 characters (the model's type code in an
+// IMEI) and the last 4 of an identifier.
+func maskIdent(s string) string {
+	r := []rune(s)
+	switch {
+	case len(r) > 10:
+		return string(r[:4]) + strings.Repeat("•", len(r)-8) + string(r[len(r)-4:])
+	case len(r) > 4:
+		return strings.Repeat("•", len(r)-4) + string(r[len(r)-4:])
+	}
+	return strings.Repeat("•", len(r))
+}
+
+func tail4(s string) string {
+	r := []rune(s)
+	return string(r[max(0, len(r)-4):])
 }
 
 var (
@@ -89,9 +119,13 @@ func (a *App) deviceListPage(w http.ResponseWriter, r *http.Request, status int,
 	// The unknown list is ingest-wide (a device is nobody's until
 	// registered): only administrators, who may register, see it.
 	if v.Can(store.RoleAdmin) {
-		if d.Unknown, err = a.st.UnknownDevices(ctx); err != nil {
+		us, err := a.st.UnknownDevices(ctx)
+		if err != nil {
 			a.serverError(w, r, err)
 			return
+		}
+		for _, u := range us {
+			d.Unknown = append(d.Unknown, dirUnknownRow{UnknownDevice: u, Masked: maskIdent(u.Ident), Tail: tail4(u.Ident)})
 		}
 	}
 	if v.Form.Get("protocol") == "" {
@@ -231,11 +265,21 @@ func (a *App) deviceNewToken(w http.ResponseWriter, r *http.Request) {
 // its next registry reload (10 s).
 func (a *App) deviceRegister(w http.ResponseWriter, r *http.Request) {
 	r.ParseForm()
-	id, err := a.st.RegisterUnknown(r.Context(), a.scope(r), r.PostFormValue("protocol"), r.PostFormValue("ident"))
+	ident := strings.TrimSpace(r.PostFormValue("ident"))
+	id, err := a.st.RegisterUnknown(r.Context(), a.scope(r), r.PostFormValue("protocol"), ident)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		a.flash(w, "dir.devices.flash.gone")
-		a.redirect(w, r, "/staff/devices")
+		if d, err := a.st.DeviceByIdent(r.Context(), ident); err == nil && d.OrgID == a.scope(r).OrgID {
+			a.flash(w, "dir.devices.flash.gone") // registered meanwhile (another tab)
+			a.redirect(w, r, "/staff/devices")
+			return
+		}
+		// A mistyped IMEI: say so on the list, with what was typed kept
+		// for correction. (Another organisation's device reads the same.)
+		v := a.newView(r, "dir.devices.title", "devices")
+		v.Form = r.PostForm
+		v.Errors["unknown_ident"] = v.T("dir.devices.err.no_match")
+		a.deviceListPage(w, r, http.StatusUnprocessableEntity, v)
 		return
 	case errors.Is(err, store.ErrDuplicate):
 		a.flash(w, "dir.devices.flash.taken")

@@ -453,8 +453,21 @@ func TestUnknownDeviceRegistration(t *testing.T) {
 	}
 	c := e.dirLogin(e.org, "admin@example.ru", store.RoleAdmin)
 	r := c.get("/staff/devices")
-	if !strings.Contains(r.Body, `id="register-h02-4210051415"`) || !strings.Contains(r.Body, "10.1.2.3:40000") {
-		t.Fatalf("unknown device not offered:\n%s", r.Body)
+	// Offered masked (the list is shared by every organisation), without
+	// its network address.
+	if !strings.Contains(r.Body, `data-tail="1415"`) || !strings.Contains(r.Body, "••••••1415") {
+		t.Fatalf("unknown device not offered masked:\n%s", r.Body)
+	}
+	if strings.Contains(r.Body, "4210051415") || strings.Contains(r.Body, "10.1.2.3") {
+		t.Fatal("the unknown list shows another organisation's possible device number or address")
+	}
+	// A mistyped number is explained next to the list, nothing registered.
+	r = c.post("/staff/devices/register", url.Values{"protocol": {"h02"}, "ident": {"4210051416"}})
+	if r.Code != http.StatusUnprocessableEntity || !strings.Contains(r.Body, "не выходило на связь") || !strings.Contains(r.Body, `value="4210051416" aria-invalid="true"`) {
+		t.Errorf("mistyped IMEI: %d\n%s", r.Code, r.Body)
+	}
+	if _, err := e.st.DeviceByIdent(ctx, "4210051416"); err == nil {
+		t.Error("a mistyped number was registered")
 	}
 	id := created(t, c.post("/staff/devices/register", url.Values{"protocol": {"h02"}, "ident": {"4210051415"}}), "/staff/devices/")
 	d, err := e.st.DeviceByIdent(ctx, "4210051415")
@@ -465,7 +478,7 @@ func TestUnknownDeviceRegistration(t *testing.T) {
 		t.Errorf("still unknown: %+v", u)
 	}
 	r = c.get("/staff/devices")
-	if strings.Contains(r.Body, `id="register-h02-4210051415"`) || !strings.Contains(r.Body, `href="/staff/devices/`+itoa(id)+`"`) {
+	if strings.Contains(r.Body, `data-tail="1415"`) || !strings.Contains(r.Body, `href="/staff/devices/`+itoa(id)+`"`) {
 		t.Error("device not moved from the unknown list to the devices")
 	}
 	// A second click (another tab) does not fail loudly nor duplicate.

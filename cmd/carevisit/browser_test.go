@@ -393,18 +393,20 @@ func (b *browserEnv) testRegisterUnknown(t *testing.T) {
 		t.Errorf("an unknown tracker's connection stays open (want it closed): %v", err)
 	}
 
-	btn := "register-gt06-" + bUnknownID
+	// The list is shared by every organisation: the number is masked, and
+	// the admin types the full IMEI from the tracker's label.
+	row := `#unknown-devices tr[data-protocol="gt06"][data-tail="` + bUnknownID[len(bUnknownID)-4:] + `"]`
 	waitFor(t, 8*time.Second, "the tracker in the unknown list", func() (bool, error) {
 		if err := chromedp.Do(b.ctx, chromedp.Navigate(b.base+"/staff/devices"), chromedp.WaitReady(chromedp.ID("unknown"))); err != nil {
 			return false, err
 		}
-		return evalJS[bool](t, b.ctx, `document.getElementById('`+btn+`') !== null`), nil
+		return evalJS[bool](t, b.ctx, `document.querySelector('`+row+`') !== null`), nil
 	})
-	row := b.text(t, "#unknown-devices tbody tr")
-	if !strings.Contains(row, bUnknownID) || !strings.Contains(row, "gt06") {
-		t.Errorf("unknown list row %q lacks the IMEI or the protocol", row)
+	if text := b.text(t, chromedp.CSS(row)); strings.Contains(text, bUnknownID) || !strings.Contains(text, bUnknownID[len(bUnknownID)-4:]) || !strings.Contains(text, "gt06") {
+		t.Errorf("unknown list row %q: want the protocol and the IMEI masked to its last 4 digits", text)
 	}
-	b.do(t, chromedp.Click(chromedp.ID(btn)), chromedp.WaitVisible(chromedp.CSS(".flash")))
+	b.do(t, chromedp.SendKeys(chromedp.CSS(row+` input[name="ident"]`), bUnknownID),
+		chromedp.Click(chromedp.CSS(row+` button`)), chromedp.WaitVisible(chromedp.CSS(".flash")))
 	registered := time.Now()
 	if u := b.location(t); !regexp.MustCompile(`/staff/devices/\d+$`).MatchString(u) {
 		t.Errorf("after registering the browser is at %s, want the device's page", u)
