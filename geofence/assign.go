@@ -3,6 +3,7 @@ package geofence
 import (
 	"math"
 	"slices"
+	"time"
 )
 
 // Which client, and when the worker moved to the next one.
@@ -52,6 +53,7 @@ type assigner struct {
 	walkSigma float64
 	walks     []int          // walks[k]: transit fixes between pts[k-1] and pts[k]
 	pair      map[int][2]int // clients each side of a cut, as chosen
+	planned   []bool         // per candidate: on the schedule during the stay
 }
 
 // assign splits the stay over fixes a..b into visits of candidates: a
@@ -117,7 +119,7 @@ func (e *engine) refine(sg segment, silentMS int64, walk float64) []segment {
 func (e *engine) newAssigner(a, b int, silentMS int64) *assigner {
 	nc := len(e.cands)
 	p := &e.p
-	as := &assigner{e: e, a: a, b: b, silentMS: silentMS}
+	as := &assigner{e: e, a: a, b: b, silentMS: silentMS, planned: e.plannedDuring(a, b)}
 	// Candidates the worker could be visiting: some fix of the stay
 	// supports them.
 	for c := 0; c < nc; c++ {
@@ -210,7 +212,7 @@ func (as *assigner) fit(pp part) (c1 int, l1 float64, c2 int, l2 float64) {
 	for _, c := range as.eligible {
 		h := as.homes[c]
 		dx, dy := mx-h[0], my-h[1]
-		l := logN2(dx*dx+dy*dy, s2) - as.e.prior(c)
+		l := logN2(dx*dx+dy*dy, s2) - as.prior(c)
 		switch {
 		case l > l1:
 			c2, l2 = c1, l1
@@ -276,7 +278,7 @@ func (as *assigner) split(lo, hi int, cuts *[]int) {
 		for _, c := range as.eligible {
 			h := as.homes[c]
 			ex, ey := mx-h[0], my-h[1]
-			h1 = math.Max(h1, logN2(ex*ex+ey*ey, s2)-as.e.prior(c))
+			h1 = math.Max(h1, logN2(ex*ex+ey*ey, s2)-as.prior(c))
 		}
 		h1 += logN2(dx*dx+dy*dy, v1+v2)
 		llr := h2 - h1
@@ -399,13 +401,34 @@ func (e *engine) bestBySupport(a, b int) int {
 	return best
 }
 
-// prior is the log-prior cost, in nats, of candidate c: a home not
-// assigned to the worker must fit clearly better.
-func (e *engine) prior(c int) float64 {
-	if e.cands[c].Assigned {
-		return 0
+// prior is the log-prior cost, in nats, of candidate c for the stay: a
+// home not assigned to the worker must fit clearly better, a client on
+// the schedule then needs less.
+func (as *assigner) prior(c int) float64 {
+	p := 0.0
+	if !as.e.cands[c].Assigned {
+		p += as.e.p.UnassignedPrior
 	}
-	return e.p.UnassignedPrior
+	if as.planned != nil && as.planned[c] {
+		p -= as.e.p.PlanPrior
+	}
+	return p
+}
+
+// plannedDuring reports, per candidate, whether a visit to it is on the
+// schedule during fixes a..b; nil when no candidate has a schedule.
+func (e *engine) plannedDuring(a, b int) []bool {
+	var out []bool
+	for c, cd := range e.cands {
+		if cd.Planned == nil {
+			continue
+		}
+		if out == nil {
+			out = make([]bool, len(e.cands))
+		}
+		out[c] = cd.Planned(time.UnixMilli(e.t[a]).UTC(), time.UnixMilli(e.t[b]).UTC())
+	}
+	return out
 }
 
 // viterbiAssign splits the stay over fixes a..b among candidates: a Viterbi over
@@ -440,9 +463,13 @@ func (e *engine) viterbiAssign(a, b int) []segment {
 	tpen := 2 * e.p.SwitchPenalty.Seconds()
 	upen := e.p.UnassignedPenalty.Seconds()
 	score := make([]float64, k)
+	planned := e.plannedDuring(a, b)
 	for x, c := range cs {
 		if !e.cands[c].Assigned {
 			score[x] = -upen
+		}
+		if planned != nil && planned[c] {
+			score[x] += e.p.PlanBonus.Seconds()
 		}
 	}
 	next := make([]float64, k)

@@ -12,6 +12,11 @@ import (
 type Candidate struct {
 	Fence    *Geofence
 	Assigned bool // the client is assigned to the worker
+	// Planned, when set, reports whether a visit to this client is on the
+	// worker's schedule around [from, to] (the cabinet's planned visits).
+	// Where the fixes cannot tell two neighbours apart, the planned one
+	// gets the visit.
+	Planned func(from, to time.Time) bool
 }
 
 // fix kinds, decided from the fix alone (jumps need the neighbours).
@@ -751,7 +756,7 @@ func (e *engine) alternative(k int, segs []segment, silentMS int64, visited func
 	for _, c := range as.eligible {
 		h := as.homes[c]
 		dx, dy := mx-h[0], my-h[1]
-		l := logN2(dx*dx+dy*dy, s2) - e.prior(c)
+		l := logN2(dx*dx+dy*dy, s2) - as.prior(c)
 		switch {
 		case c == s.c:
 			own = l

@@ -118,6 +118,13 @@ type Params struct {
 	// put on the worker's own client.
 	UnassignedPenalty time.Duration
 	UnassignedPrior   float64
+	// PlanBonus and PlanPrior: a client whose visit is on the worker's
+	// schedule at the time of a stay (Candidate.Planned) starts that much
+	// ahead in the client Viterbi (PlanBonus of support) and the centroid
+	// fit (PlanPrior nats): it wins where the fixes fit two neighbours
+	// about equally, not where they clearly say the other.
+	PlanBonus time.Duration
+	PlanPrior float64
 	// MaxNearby bounds how many unassigned homes the live detector adds
 	// for a device (homes where it stood still; see NearbyFunc).
 	MaxNearby int
@@ -207,6 +214,8 @@ func DefaultParams() Params {
 		UnassignedPenalty:   10 * time.Minute,
 		UnassignedPrior:     3,
 		MaxNearby:           32,
+		PlanBonus:           5 * time.Minute,
+		PlanPrior:           3,
 		CloudM:              60,
 		OutdoorRatio:        1.3,
 		MaxSilence:          3 * time.Hour,

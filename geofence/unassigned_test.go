@@ -109,3 +109,43 @@ func TestLiveNearby(t *testing.T) {
 		}
 	}
 }
+
+// The schedule breaks ties between neighbours: where the fixes fit two
+// homes about equally the planned client gets the visit; where they
+// clearly say the other home, the plan does not override them.
+func TestPlannedBreaksTies(t *testing.T) {
+	step := 20 * time.Second
+	type plan struct{ a, n bool }
+	for _, c := range []struct {
+		name   string
+		nx, at float64 // N's home and the stay, m east of A
+		plan   plan
+		client string
+	}{
+		{"toss-up, N planned", 12, 6, plan{n: true}, "N"},
+		{"toss-up, A planned", 12, 6, plan{a: true}, "A"},
+		{"clearly A, N planned", 45, 0, plan{n: true}, "A"},
+		{"clearly N, A planned", 45, 45, plan{a: true}, "N"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g := newGen(SourceTracker, 9)
+			g.x, g.y = c.at, -600
+			g.walk(c.at, 0, 1.4, step)
+			s := g.t
+			g.stay(30*time.Minute, step, 8, true)
+			e := g.t
+			g.walk(c.at, 600, 1.4, step)
+			during := func(yes bool) func(from, to time.Time) bool {
+				return func(from, to time.Time) bool { return yes && to.After(s) && from.Before(e) }
+			}
+			cands := []Candidate{
+				{Fence: circle("A", 0, 0, 50), Assigned: true, Planned: during(c.plan.a)},
+				{Fence: circle("N", c.nx, 0, 50), Assigned: true, Planned: during(c.plan.n)},
+			}
+			got := DetectDevice("dev", "w", g.fixes, cands, DefaultParams())
+			if len(got) != 1 || got[0].ClientID != c.client {
+				t.Fatalf("got\n%s want one visit to %s", describe(got), c.client)
+			}
+		})
+	}
+}

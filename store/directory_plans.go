@@ -240,3 +240,30 @@ func (s *Store) ShortNorm(ctx context.Context, orgID, clientID int64, serviceIDs
 	}
 	return norm, nil
 }
+
+// PlanWindow is one weekly window of an active planned visit, for the
+// visit detector: the worker is expected at the client then.
+type PlanWindow struct {
+	WorkerID, ClientID int64
+	Weekday            int // ISO: 1 = Monday
+	StartMin, EndMin   int // minutes after local midnight
+	Timezone           string
+}
+
+// ActivePlanWindows lists the active planned visits of active workers and
+// clients, in every organisation.
+func (s *Store) ActivePlanWindows(ctx context.Context) ([]PlanWindow, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT p.worker_id, p.client_id, p.weekday, p.start_min, p.end_min, o.timezone
+		FROM planned_visits p JOIN organisations o ON o.id = p.org_id
+		JOIN workers w ON w.id = p.worker_id JOIN clients c ON c.id = p.client_id
+		WHERE p.active AND w.archived_at IS NULL AND c.archived_at IS NULL
+		ORDER BY p.worker_id, p.client_id, p.weekday, p.start_min`)
+	if err != nil {
+		return nil, fmt.Errorf("store: plan windows: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (PlanWindow, error) {
+		var w PlanWindow
+		err := r.Scan(&w.WorkerID, &w.ClientID, &w.Weekday, &w.StartMin, &w.EndMin, &w.Timezone)
+		return w, err
+	})
+}

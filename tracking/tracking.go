@@ -76,6 +76,15 @@ func LoadDirectory(ctx context.Context, st *store.Store) (*Directory, error) {
 	if err != nil {
 		return nil, err
 	}
+	wins, err := st.ActivePlanWindows(ctx)
+	if err != nil {
+		return nil, err
+	}
+	plans := map[[2]int64][]store.PlanWindow{}
+	for _, w := range wins {
+		k := [2]int64{w.WorkerID, w.ClientID}
+		plans[k] = append(plans[k], w)
+	}
 	d := &Directory{byDevice: map[int64]deviceInfo{}, norms: norms, sig: map[int64]string{},
 		homes: make(map[int64]*geofence.Index, len(byOrg))}
 	for org, gs := range byOrg {
@@ -86,7 +95,12 @@ func LoadDirectory(ctx context.Context, st *store.Store) (*Directory, error) {
 		sig := fmt.Sprint(a.WorkerID, a.ClientIDs)
 		for _, cid := range a.ClientIDs {
 			if g := fences[cid]; g != nil {
-				info.cands = append(info.cands, geofence.Candidate{Fence: g, Assigned: true})
+				cand := geofence.Candidate{Fence: g, Assigned: true}
+				if ws := plans[[2]int64{a.WorkerID, cid}]; len(ws) > 0 {
+					cand.Planned = plannedFunc(ws)
+					sig += fmt.Sprint(ws)
+				}
+				info.cands = append(info.cands, cand)
 				info.assigned[g.ClientID] = true
 				sig += fmt.Sprint(g.Center, g.RadiusM, len(g.Ring))
 			}
@@ -95,6 +109,39 @@ func LoadDirectory(ctx context.Context, st *store.Store) (*Directory, error) {
 		d.sig[a.DeviceID] = sig
 	}
 	return d, nil
+}
+
+// planGrace widens a planned window: workers come a little early or late
+// (the missed-visit check allows 15 minutes; a visit may also run over).
+const planGrace = 30 * time.Minute
+
+// plannedFunc reports whether [from, to] overlaps one of the weekly
+// windows (local time of the organisation), widened by planGrace.
+func plannedFunc(ws []store.PlanWindow) func(from, to time.Time) bool {
+	loc, err := time.LoadLocation(ws[0].Timezone)
+	if err != nil {
+		loc = time.UTC
+	}
+	return func(from, to time.Time) bool {
+		lf, lt := from.Add(-planGrace).In(loc), to.Add(planGrace).In(loc)
+		for d := time.Date(lf.Year(), lf.Month(), lf.Day(), 0, 0, 0, 0, loc); !d.After(lt); d = d.AddDate(0, 0, 1) {
+			wd := int(d.Weekday())
+			if wd == 0 {
+				wd = 7 // ISO Sunday
+			}
+			for _, w := range ws {
+				if w.Weekday != wd {
+					continue
+				}
+				start := d.Add(time.Duration(w.StartMin) * time.Minute)
+				end := d.Add(time.Duration(w.EndMin) * time.Minute)
+				if start.Before(lt) && end.After(lf) {
+					return true
+				}
+			}
+		}
+		return false
+	}
 }
 
 // Fence builds a client's home geofence.

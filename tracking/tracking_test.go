@@ -276,3 +276,59 @@ func TestRecomputeKeepsArchivedClientsVisits(t *testing.T) {
 		t.Errorf("visits before %+v, after archiving and recomputing %+v: want the same one kept", before, after)
 	}
 }
+
+// The planned visit breaks the tie between two neighbours whose homes the
+// fixes fit equally: whichever client the fixes alone give, planning the
+// other one for that hour gives it the visit.
+func TestPlanBreaksNeighbourTie(t *testing.T) {
+	w := setup(t)
+	ctx := context.Background()
+	dLon := 12 / (111320 * math.Cos(homeLat*math.Pi/180)) // 12 m east
+	nb, err := w.st.AddClient(ctx, store.Client{OrgID: w.org, FullName: "Соседка Н. Н.", FenceKind: "circle",
+		CenterLat: homeLat, CenterLon: homeLon + dLon, RadiusM: 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.st.AssignClient(ctx, w.worker, nb); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 18, 7, 0, 0, 0, time.UTC) // Wednesday 10:00 in Moscow
+	ps, _, _ := dayAt(w.dev, t0, homeLat, homeLon+dLon/2)
+	var b store.PositionBatch
+	for i := range ps {
+		b.Add(&ps[i])
+	}
+	if _, err := w.st.InsertPositions(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	client := func(label string) int64 {
+		t.Helper()
+		if _, err := tracking.Recompute(ctx, w.st, geofence.DefaultParams(), t0.Add(-time.Hour), t0.Add(3*time.Hour), 0); err != nil {
+			t.Fatal(err)
+		}
+		vs, _ := w.st.Visits(ctx, store.VisitFilter{OrgID: w.org})
+		if len(vs) != 1 {
+			t.Fatalf("%s: %d visits, want 1: %+v", label, len(vs), vs)
+		}
+		return vs[0].ClientID
+	}
+	first := client("no plan")
+	other := nb
+	if first == nb {
+		other = w.client
+	}
+	sc := store.Scope{OrgID: w.org, Role: store.RoleAdmin}
+	if _, err := w.st.SavePlan(ctx, sc, store.Plan{ClientID: other, WorkerID: w.worker, Weekday: 3, StartMin: 600, EndMin: 660, Active: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := client("planned"); got != other {
+		t.Errorf("with client %d planned at 10:00-11:00 the visit went to %d", other, got)
+	}
+	// A plan on another weekday does not count.
+	if _, err := w.st.Pool.Exec(ctx, `UPDATE planned_visits SET weekday = 4`); err != nil {
+		t.Fatal(err)
+	}
+	if got := client("planned on Thursday"); got != first {
+		t.Errorf("a Thursday plan moved Wednesday's visit to %d", got)
+	}
+}
