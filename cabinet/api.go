@@ -223,6 +223,11 @@ func (a *App) apiAuth(next http.Handler) http.Handler {
 			a.fail(w, r, problem(http.StatusForbidden, "no_worker", "", "this device is not given to a worker"))
 			return
 		}
+		if ok, wait := a.apiLimit.allow(id.DeviceID, time.Now()); !ok {
+			a.log.Warn("api rate limited", "device", id.DeviceID, "path", r.URL.Path)
+			limited(w, wait)
+			return
+		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identKey, &id)))
 	})
 }

@@ -48,6 +48,8 @@ type Config struct {
 	SessionTTL   time.Duration // default 12 h
 	LockAfter    int           // failed logins before a lock (default 5)
 	LockFor      time.Duration // lock length (default 15 min)
+	APIRate      float64       // app API requests per second per device (default 10)
+	APIBurst     int           // and the burst above it (default 120)
 }
 
 // Deps are the cabinet's collaborators.
@@ -73,6 +75,7 @@ type App struct {
 	router chi.Router
 	hub    *hub
 
+	apiLimit    *apiLimiter             // per-device request budget of the app API
 	onPositions func([]store.Position) // phone fixes to the visit detector (OnPhonePositions)
 	cit         citizenState           // citizen cabinet: data key, single sign-on (citizen.go)
 }
@@ -88,6 +91,12 @@ func New(cfg Config, d Deps) (*App, error) {
 	if cfg.LockFor == 0 {
 		cfg.LockFor = 15 * time.Minute
 	}
+	if cfg.APIRate <= 0 {
+		cfg.APIRate = 10
+	}
+	if cfg.APIBurst <= 0 {
+		cfg.APIBurst = 120
+	}
 	cat, err := loadCatalog()
 	if err != nil {
 		return nil, err
@@ -101,7 +110,7 @@ func New(cfg Config, d Deps) (*App, error) {
 		return nil, err
 	}
 	a := &App{cfg: cfg, st: d.Store, log: d.Log, mail: d.Mail, mailAt: d.MailAtt, tr: d.Tracker, cat: cat, tpl: tpl, assets: as,
-		hub: newHub()}
+		hub: newHub(), apiLimit: newAPILimiter(cfg.APIRate, cfg.APIBurst)}
 	a.router = a.routes()
 	return a, nil
 }
