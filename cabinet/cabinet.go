@@ -75,7 +75,7 @@ type App struct {
 	router chi.Router
 	hub    *hub
 
-	apiLimit    *apiLimiter             // per-device request budget of the app API
+	apiLimit    *apiLimiter            // per-device request budget of the app API
 	onPositions func([]store.Position) // phone fixes to the visit detector (OnPhonePositions)
 	cit         citizenState           // citizen cabinet: data key, single sign-on (citizen.go)
 }
