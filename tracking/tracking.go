@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/paulmach/orb"
@@ -52,8 +53,34 @@ type deviceInfo struct {
 	assigned map[string]bool // client IDs
 }
 
-// LoadDirectory reads clients, workers and assignments.
+// LoadDirectory reads clients, workers, assignments and planned visits.
 func LoadDirectory(ctx context.Context, st *store.Store) (*Directory, error) {
+	return loadDirectory(ctx, st, &planBook{})
+}
+
+// planBook holds the active planned visits by worker and client. The live
+// detector's candidates ask it at the time they decide, and a reload
+// swaps its contents: a plan edited in the cabinet counts from the next
+// decision on, without restarting the device's detection (which would
+// forget the fixes of the day so far).
+type planBook struct {
+	m atomic.Pointer[map[[2]int64]plannedFn]
+}
+
+type plannedFn = func(from, to time.Time) bool
+
+func (b *planBook) planned(worker, client int64) plannedFn {
+	return func(from, to time.Time) bool {
+		m := b.m.Load()
+		if m == nil {
+			return false
+		}
+		f := (*m)[[2]int64{worker, client}]
+		return f != nil && f(from, to)
+	}
+}
+
+func loadDirectory(ctx context.Context, st *store.Store, book *planBook) (*Directory, error) {
 	clients, err := st.Clients(ctx, 0)
 	if err != nil {
 		return nil, err
@@ -85,6 +112,11 @@ func LoadDirectory(ctx context.Context, st *store.Store) (*Directory, error) {
 		k := [2]int64{w.WorkerID, w.ClientID}
 		plans[k] = append(plans[k], w)
 	}
+	fns := make(map[[2]int64]plannedFn, len(plans))
+	for k, ws := range plans {
+		fns[k] = plannedFunc(ws)
+	}
+	book.m.Store(&fns)
 	d := &Directory{byDevice: map[int64]deviceInfo{}, norms: norms, sig: map[int64]string{},
 		homes: make(map[int64]*geofence.Index, len(byOrg))}
 	for org, gs := range byOrg {
@@ -95,11 +127,7 @@ func LoadDirectory(ctx context.Context, st *store.Store) (*Directory, error) {
 		sig := fmt.Sprint(a.WorkerID, a.ClientIDs)
 		for _, cid := range a.ClientIDs {
 			if g := fences[cid]; g != nil {
-				cand := geofence.Candidate{Fence: g, Assigned: true}
-				if ws := plans[[2]int64{a.WorkerID, cid}]; len(ws) > 0 {
-					cand.Planned = plannedFunc(ws)
-					sig += fmt.Sprint(ws)
-				}
+				cand := geofence.Candidate{Fence: g, Assigned: true, Planned: book.planned(a.WorkerID, cid)}
 				info.cands = append(info.cands, cand)
 				info.assigned[g.ClientID] = true
 				sig += fmt.Sprint(g.Center, g.RadiusM, len(g.Ring))
@@ -265,6 +293,7 @@ type Tracker struct {
 
 	mu    sync.Mutex
 	dir   *Directory
+	plans *planBook // shared by every directory this tracker loads
 	det   *geofence.Detector
 	dirty map[int64]time.Time // device -> earliest start touched
 
@@ -274,11 +303,12 @@ type Tracker struct {
 
 // NewTracker loads the directory and prepares the detector.
 func NewTracker(ctx context.Context, st *store.Store, p geofence.Params, log *slog.Logger) (*Tracker, error) {
-	dir, err := LoadDirectory(ctx, st)
+	plans := &planBook{}
+	dir, err := loadDirectory(ctx, st, plans)
 	if err != nil {
 		return nil, err
 	}
-	t := &Tracker{st: st, log: log, params: p, in: make(chan []store.Position, 64), dir: dir,
+	t := &Tracker{st: st, log: log, params: p, in: make(chan []store.Position, 64), dir: dir, plans: plans,
 		dirty: map[int64]time.Time{}}
 	t.det = geofence.NewDetector(p, t.candidates, 0)
 	t.det.SetNearby(t.nearby)
@@ -348,7 +378,7 @@ func (t *Tracker) Run(ctx context.Context) {
 // Reload re-reads assignments and geofences; devices whose candidates
 // changed start afresh (their next fixes are judged against the new homes).
 func (t *Tracker) Reload(ctx context.Context) {
-	dir, err := LoadDirectory(ctx, t.st)
+	dir, err := loadDirectory(ctx, t.st, t.plans)
 	if err != nil {
 		t.log.Warn("visit directory reload", "err", err)
 		return

@@ -293,7 +293,7 @@ func TestPlanBreaksNeighbourTie(t *testing.T) {
 		t.Fatal(err)
 	}
 	t0 := time.Date(2026, 11, 18, 7, 0, 0, 0, time.UTC) // Wednesday 10:00 in Moscow
-	ps, _, _ := dayAt(w.dev, t0, homeLat, homeLon+dLon/2)
+	ps, arrive, _ := dayAt(w.dev, t0, homeLat, homeLon+dLon/2)
 	var b store.PositionBatch
 	for i := range ps {
 		b.Add(&ps[i])
@@ -330,5 +330,27 @@ func TestPlanBreaksNeighbourTie(t *testing.T) {
 	}
 	if got := client("planned on Thursday"); got != first {
 		t.Errorf("a Thursday plan moved Wednesday's visit to %d", got)
+	}
+
+	// Live: a plan edited in the cabinet counts after the next reload,
+	// without restarting the device's detection.
+	tr, err := tracking.NewTracker(ctx, w.st, geofence.DefaultParams(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { tr.Run(rctx); close(done) }()
+	tr.Committed(ps[:len(ps)/2])
+	if _, err := w.st.Pool.Exec(ctx, `UPDATE planned_visits SET weekday = 3`); err != nil {
+		t.Fatal(err)
+	}
+	tr.Reload(ctx)
+	tr.Committed(ps[len(ps)/2:])
+	cancel()
+	<-done
+	vs, _ := w.st.Visits(ctx, store.VisitFilter{OrgID: w.org})
+	if len(vs) != 1 || vs[0].ClientID != other || !near(vs[0].Start, arrive, 90*time.Second) {
+		t.Errorf("live, plan moved to Wednesday mid-stream: %+v, want one visit to %d from about %v", vs, other, arrive)
 	}
 }
