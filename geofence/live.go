@@ -126,6 +126,41 @@ func (d *Detector) Forget(deviceID string) {
 	d.mu.Unlock()
 }
 
+// Refresh re-reads a device's candidates (the worker's clients or their
+// homes changed) and judges the fixes it holds again against them, so a
+// visit in progress keeps its start; the changes come out with the next
+// Add. Unassigned homes found so far stay candidates unless now assigned.
+// A device no longer known, or now carried by another worker, starts
+// afresh (Forget): the fixes so far were someone else's day.
+func (d *Detector) Refresh(deviceID string) {
+	d.mu.Lock()
+	ld := d.devs[deviceID]
+	d.mu.Unlock()
+	if ld == nil {
+		return
+	}
+	worker, cands, ok := d.lookup(deviceID)
+	ld.mu.Lock()
+	defer ld.mu.Unlock()
+	e := ld.e
+	if !ok || worker != e.worker {
+		d.Forget(deviceID)
+		return
+	}
+	cands = slices.Clone(cands)
+	ld.nearby = 0
+	for _, c := range e.cands {
+		if !c.Assigned && !hasFence(cands, c.Fence) && ld.nearby < d.p.MaxNearby {
+			cands = append(cands, c)
+			ld.nearby++
+		}
+	}
+	ne := newEngine(d.p, deviceID, worker, cands)
+	ne.hasBase, ne.baseT, ne.baseFwd = e.hasBase, e.baseT, e.baseFwd
+	ne.load(slices.Clone(e.fixes))
+	ld.e = ne
+}
+
 // Add feeds one fix and returns what changed: visits started, updated
 // (start or end moved, or evidence changed the client's visit), ended,
 // cancelled by re-evaluation, and flags raised on closed visits. Fixes older

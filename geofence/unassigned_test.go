@@ -149,3 +149,37 @@ func TestPlannedBreaksTies(t *testing.T) {
 		})
 	}
 }
+
+// Refresh judges the fixes held again with the new candidates (a visit in
+// progress keeps its start); a device now carried by another worker
+// starts afresh.
+func TestLiveRefresh(t *testing.T) {
+	step := 20 * time.Second
+	a, b := circle("A", 0, 0, 50), circle("B", 900, 0, 50)
+	g := newGen(SourceTracker, 4)
+	g.walk(0, 0, 1.4, step)
+	s := g.t
+	g.stay(30*time.Minute, step, 8, true)
+	e := g.t
+	g.walk(0, 600, 1.4, step)
+	worker, cands := "w1", []Candidate{{Fence: a, Assigned: true}}
+	d := NewDetector(DefaultParams(), func(string) (string, []Candidate, bool) { return worker, cands, true }, 0)
+	half := len(g.fixes) / 2
+	for _, f := range g.fixes[:half] {
+		d.Add(f)
+	}
+	cands = []Candidate{{Fence: a, Assigned: true}, {Fence: b, Assigned: true}}
+	d.Refresh("dev")
+	for _, f := range g.fixes[half:] {
+		d.Add(f)
+	}
+	vs := d.Visits("dev")
+	if len(vs) != 1 || vs[0].ClientID != "A" || absDur(vs[0].Start.Sub(s)) > time.Minute || absDur(vs[0].End.Sub(e)) > time.Minute {
+		t.Fatalf("after a refresh mid-visit:\n%s want A %v..%v", describe(vs), s.Sub(t0), e.Sub(t0))
+	}
+	worker = "w2"
+	d.Refresh("dev")
+	if vs := d.Visits("dev"); len(vs) != 0 {
+		t.Errorf("a device given to another worker keeps %d visits of the previous one", len(vs))
+	}
+}

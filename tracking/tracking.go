@@ -388,7 +388,15 @@ func (t *Tracker) Reload(ctx context.Context) {
 	t.dir = dir
 	for dev, sig := range dir.sig {
 		if old.sig[dev] != sig {
-			t.det.Forget(strconv.FormatInt(dev, 10))
+			// The same worker's clients changed: judge the day's fixes
+			// again (a visit in progress keeps its start). Another
+			// worker: Refresh starts the device afresh.
+			t.det.Refresh(strconv.FormatInt(dev, 10))
+		}
+	}
+	for dev := range old.sig {
+		if _, ok := dir.sig[dev]; !ok {
+			t.det.Forget(strconv.FormatInt(dev, 10)) // no longer carried by a worker
 		}
 	}
 	t.mu.Unlock()

@@ -354,3 +354,37 @@ func TestPlanBreaksNeighbourTie(t *testing.T) {
 		t.Errorf("live, plan moved to Wednesday mid-stream: %+v, want one visit to %d from about %v", vs, other, arrive)
 	}
 }
+
+// A client assigned to the worker during a visit (the directory reloads
+// every 30 s) does not cut the visit in progress: the day's fixes are
+// judged again, not forgotten.
+func TestAssignmentChangeKeepsVisitStart(t *testing.T) {
+	w := setup(t)
+	ctx := context.Background()
+	t0 := time.Now().UTC().Truncate(time.Second).Add(-3 * time.Hour)
+	ps, arrive, leave := day(w.dev, t0)
+	tr, err := tracking.NewTracker(ctx, w.st, geofence.DefaultParams(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { tr.Run(rctx); close(done) }()
+	tr.Committed(ps[:len(ps)/2]) // mid-visit
+	far, err := w.st.AddClient(ctx, store.Client{OrgID: w.org, FullName: "Новая Н. Н.", FenceKind: "circle",
+		CenterLat: homeLat + 0.01, CenterLon: homeLon, RadiusM: 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.st.AssignClient(ctx, w.worker, far); err != nil {
+		t.Fatal(err)
+	}
+	tr.Reload(ctx)
+	tr.Committed(ps[len(ps)/2:])
+	cancel()
+	<-done
+	vs, _ := w.st.Visits(ctx, store.VisitFilter{OrgID: w.org})
+	if len(vs) != 1 || vs[0].ClientID != w.client || !near(vs[0].Start, arrive, 90*time.Second) || !near(vs[0].End, leave, 90*time.Second) {
+		t.Errorf("visits %+v, want one to client %d from about %v to %v", vs, w.client, arrive, leave)
+	}
+}
