@@ -129,7 +129,9 @@ var ErrNotAssigned = errors.New("client not assigned to the worker")
 // client of another organisation is indistinguishable from none).
 func (s *Store) AppCheckClient(ctx context.Context, orgID, workerID, clientID int64) error {
 	var assigned bool
-	err := s.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM worker_clients WHERE worker_id = $2 AND client_id = c.id)
+	// An archived client is no longer served: the app's check-ins and
+	// ticks for them are refused like for any client not assigned.
+	err := s.Pool.QueryRow(ctx, `SELECT c.archived_at IS NULL AND EXISTS (SELECT 1 FROM worker_clients WHERE worker_id = $2 AND client_id = c.id)
 		FROM clients c WHERE c.id = $3 AND c.org_id = $1`, orgID, workerID, clientID).Scan(&assigned)
 	if err != nil {
 		return notFound(err)

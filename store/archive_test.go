@@ -133,6 +133,9 @@ func TestArchiveClient(t *testing.T) {
 	if cs, err := st.AppClients(ctx, f.org, f.wrk); err != nil || len(cs) != 0 {
 		t.Errorf("the worker's phone app still lists %d clients (%v), want none", len(cs), err)
 	}
+	if err := st.AppCheckClient(ctx, f.org, f.wrk, f.cli); !errors.Is(err, store.ErrNotAssigned) {
+		t.Errorf("the app may still check in at the archived client: %v, want ErrNotAssigned", err)
+	}
 
 	// Edits and new plans are refused; archiving twice too.
 	if _, _, err := st.SaveClient(ctx, f.sc, c.Client); !errors.Is(err, store.ErrArchived) {
