@@ -345,7 +345,7 @@ type DirGroup struct {
 
 // DirGroups lists the groups the scope sees, by name.
 func (s *Store) DirGroups(ctx context.Context, sc Scope) ([]DirGroup, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT g.id, g.name, (SELECT count(*) FROM workers w WHERE w.group_id = g.id)
+	rows, err := s.Pool.Query(ctx, `SELECT g.id, g.name, (SELECT count(*) FROM workers w WHERE w.group_id = g.id AND w.archived_at IS NULL)
 		FROM groups g WHERE g.org_id = $1 AND ($2::bigint[] IS NULL OR g.id = ANY($2)) ORDER BY g.name, g.id`, sc.OrgID, sc.Groups)
 	if err != nil {
 		return nil, fmt.Errorf("store: groups: %w", err)
