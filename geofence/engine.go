@@ -86,6 +86,7 @@ func (e *engine) insert(f Fix) bool {
 		e.fixes[i] = f
 		e.classify(i)
 		e.markDirty(i)
+		e.markRepeats(i)
 		return true
 	}
 	e.dirty = min(e.dirty, i)
@@ -108,7 +109,21 @@ func (e *engine) insert(f Fix) bool {
 	e.bp = slices.Insert(e.bp, i*e.k, zb[:e.k]...)
 	e.classify(i)
 	e.markDirty(i)
+	e.markRepeats(i)
 	return true
+}
+
+// markRepeats marks the later fixes within staleHorizon that repeat fix
+// i's exact position: a late fix can make them a stale replay.
+func (e *engine) markRepeats(i int) {
+	if e.kind[i] != kindPos {
+		return
+	}
+	for j := i + 1; j < len(e.t) && e.t[j]-e.t[i] <= staleHorizon.Milliseconds(); j++ {
+		if e.kind[j] == kindPos && e.samePos(i, j) {
+			e.need[j] = true
+		}
+	}
 }
 
 // load fills an empty engine with fixes sorted by time (the offline fast
@@ -256,12 +271,43 @@ func (e *engine) nextPos(i int) int {
 }
 
 // isJump: fix i is far from both neighbouring position fixes, which are
-// close to each other: the worker cannot have gone there and back.
+// close to each other: the worker cannot have gone there and back. A
+// stale run (see staleRun) is judged as one fix.
 func (e *engine) isJump(i int) bool {
 	if e.kind[i] != kindPos {
 		return false
 	}
-	lo, hi := e.sameRun(i)
+	if lo, hi := e.sameRun(i); lo < hi && e.jumpTest(i, lo, hi) && e.staleRun(lo) {
+		return true
+	}
+	return e.jumpTest(i, i, i)
+}
+
+// staleHorizon is how far back a repeated position is looked for: a
+// tracker replaying its last known position does so within a few hours.
+const staleHorizon = 3 * time.Hour
+
+// staleRun reports whether the run of identical positions starting at lo
+// repeats a position the device reported earlier, before the different
+// fix just ahead of the run: a stale position replayed (valid=true, the
+// worker long gone), not a receiver holding its fix while standing still
+// (a hold starts where the worker stopped).
+func (e *engine) staleRun(lo int) bool {
+	a := e.prevPos(lo)
+	if a < 0 {
+		return false
+	}
+	for j := e.prevPos(a); j >= 0 && e.t[a]-e.t[j] <= staleHorizon.Milliseconds(); j = e.prevPos(j) {
+		if e.samePos(j, lo) {
+			return true
+		}
+	}
+	return false
+}
+
+// jumpTest is the jump test for fix i, with fixes lo..hi (a run holding
+// i's position) judged together against the fixes around them.
+func (e *engine) jumpTest(i, lo, hi int) bool {
 	a, b := e.prevPos(lo), e.nextPos(hi)
 	if a < 0 || b < 0 {
 		return false
@@ -523,7 +569,9 @@ func (e *engine) recompute() {
 		if e.kind[i] != kindPos {
 			continue // never a jump
 		}
-		// The whole run of identical positions shares the verdict.
+		// A run of identical positions shares the verdict (one fix held or
+		// replayed; a non-stale run's members are never jumps, each being
+		// next to another at 0 m).
 		j := e.isJump(i)
 		lo, hi := e.sameRun(i)
 		for m := lo; m <= hi; m++ {

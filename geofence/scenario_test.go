@@ -328,6 +328,24 @@ func TestScenarios(t *testing.T) {
 			g.walk(-600, 300, 1.4, step)
 			return []wantVisit{{"A", s, e}}
 		}, time.Minute},
+		{"a tracker holding one position through a visit, with silences either side, is a visit", []*Geofence{a}, func(g *gen) []wantVisit {
+			g.walk(-80, 0, 1.4, step)
+			g.silence(6 * time.Minute) // GPS lost at the entrance
+			s := arrivalT(g) - 3*time.Minute
+			g.fix(0, 0, 3, 0, true)
+			hold := g.fixes[len(g.fixes)-1]
+			for range 30 { // the receiver repeats the held position, to the last digit
+				g.t = g.t.Add(time.Minute)
+				h := hold
+				h.Time = g.t
+				g.fixes = append(g.fixes, h)
+			}
+			g.silence(6 * time.Minute)
+			e := arrivalT(g) - 3*time.Minute
+			g.x = -80
+			g.walk(-600, 0, 1.4, step)
+			return []wantVisit{{"A", s, e}}
+		}, 4 * time.Minute},
 		{"a silence shorter than the walk from the last fix: the visit starts after it", []*Geofence{a}, func(g *gen) []wantVisit {
 			g.walk(-900, 0, 1.4, step)
 			g.silence(10 * time.Minute) // 900 m take 11.5 minutes on foot
