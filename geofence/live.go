@@ -21,27 +21,30 @@ type NearbyFunc func(deviceID string, lat, lon float64) []*Geofence
 
 // Dwell reports whether fix f shows a device standing still at a usable
 // position: the fixes for which unassigned homes nearby are looked up. A
-// worker walking past homes does not add them.
+// worker walking past homes does not add them, and neither does a device
+// that reports no speed (SpeedMS < 0): it cannot say it stood still.
 func (p Params) Dwell(f Fix) bool {
 	return f.Valid && !(f.Lat == 0 && f.Lon == 0) && (f.AccuracyM == 0 || f.AccuracyM <= p.CoarseAccuracyM) &&
-		f.SpeedMS < p.WalkingSpeedMS
+		f.SpeedMS >= 0 && f.SpeedMS < p.WalkingSpeedMS
 }
 
 // AddNearby extends cands with the homes nearby returns for the fixes
-// where the device stood still (at most p.MaxNearby of them, in time
-// order of the first fix in each): the offline counterpart of the live
-// detector's lookups, for recomputing stored visits the same way.
+// where the device stood still, in time order of the first fix in each:
+// the offline counterpart of the live detector's lookups, for recomputing
+// stored visits the same way. The live detector holds at most MaxNearby
+// at a time within its window; a recompute may span days, so it allows
+// eight windows' worth.
 func AddNearby(cands []Candidate, fixes []Fix, nearby func(lat, lon float64) []*Geofence, p Params) []Candidate {
 	sorted := slices.Clone(fixes)
 	slices.SortStableFunc(sorted, func(a, b Fix) int { return a.Time.Compare(b.Time) })
 	out := slices.Clone(cands)
-	added := 0
+	added, limit := 0, 8*p.MaxNearby
 	for _, f := range sorted {
-		if added >= p.MaxNearby || !p.Dwell(f) {
+		if added >= limit || !p.Dwell(f) {
 			continue
 		}
 		for _, g := range nearby(f.Lat, f.Lon) {
-			if added < p.MaxNearby && !hasFence(out, g) {
+			if added < limit && !hasFence(out, g) {
 				out = append(out, Candidate{Fence: g})
 				added++
 			}
@@ -334,6 +337,10 @@ func (ld *liveDevice) trim(window int64) {
 		return
 	}
 	e.cut(m)
+	if ld.nearby > 0 {
+		ld.dropIdleNearby()
+		e = ld.e
+	}
 	keep := ld.reported[:0]
 	for _, v := range ld.reported {
 		if v.End.UnixMilli() >= e.baseT {
@@ -343,6 +350,35 @@ func (ld *liveDevice) trim(window int64) {
 		}
 	}
 	ld.reported = keep
+}
+
+// dropIdleNearby forgets the unassigned homes that no fix left in the
+// window supports (the crossing passed yesterday), so that the device can
+// gather new ones: MaxNearby bounds the homes held at a time, not for good.
+func (ld *liveDevice) dropIdleNearby() {
+	e := ld.e
+	nc := len(e.cands)
+	var keep []Candidate
+	ld.nearby = 0
+	for c, cd := range e.cands {
+		used := cd.Assigned
+		for i := 0; !used && i < len(e.t); i++ {
+			used = e.sup[i*nc+c] > 0
+		}
+		if used {
+			keep = append(keep, cd)
+			if !cd.Assigned {
+				ld.nearby++
+			}
+		}
+	}
+	if len(keep) == nc {
+		return
+	}
+	ne := newEngine(e.p, e.device, e.worker, keep)
+	ne.hasBase, ne.baseT, ne.baseFwd = e.hasBase, e.baseT, e.baseFwd
+	ne.load(slices.Clone(e.fixes))
+	ld.e = ne
 }
 
 func (ld *liveDevice) inVisit(ms int64) bool {

@@ -1,6 +1,7 @@
 package geofence
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -181,5 +182,56 @@ func TestLiveRefresh(t *testing.T) {
 	d.Refresh("dev")
 	if vs := d.Visits("dev"); len(vs) != 0 {
 		t.Errorf("a device given to another worker keeps %d visits of the previous one", len(vs))
+	}
+}
+
+// The unassigned homes a device gathers are bounded at a time, not for
+// good: yesterday's crossings leave with the window, and today's visit to
+// a colleague's client is still found. Walking past homes adds none.
+func TestLiveNearbyRenews(t *testing.T) {
+	step := 20 * time.Second
+	var homes []*Geofence
+	for k := range 40 {
+		homes = append(homes, circle(fmt.Sprintf("S%02d", k), 1000+100*float64(k), 0, 30))
+	}
+	target := circle("T", -500, 300, 40)
+	index := NewIndex(append(slices.Clone(homes), target))
+	p := DefaultParams()
+	lookups := 0
+	d := NewDetector(p, func(string) (string, []Candidate, bool) {
+		return "w", []Candidate{{Fence: circle("A", 0, 0, 50), Assigned: true}}, true
+	}, 0)
+	d.SetNearby(func(_ string, lat, lon float64) []*Geofence {
+		lookups++
+		return index.Containing(lat, lon)
+	})
+	g := newGen(SourceTracker, 6)
+	g.x, g.y = 1000, -300
+	g.walk(1000, 300, 1.4, step) // past S00 on foot: no lookup
+	if lookups != 0 {
+		t.Errorf("%d lookups while walking past", lookups)
+	}
+	for k := range 40 { // day 1: a minute standing at each of 40 crossings
+		g.x, g.y = 1000+100*float64(k), 0
+		g.stay(time.Minute, step, 3, false)
+	}
+	g.silence(20 * time.Hour)
+	g.x, g.y = -500, -300
+	g.walk(-500, 300, 1.4, step)
+	s := g.t
+	g.stay(25*time.Minute, step, 8, true)
+	e := g.t
+	g.walk(-500, 900, 1.4, step)
+	for _, f := range g.fixes {
+		d.Add(f)
+	}
+	var got []Visit
+	for _, v := range d.Visits("dev") {
+		if v.ClientID == "T" {
+			got = append(got, v)
+		}
+	}
+	if len(got) != 1 || !got[0].Flags.Has(FlagUnassigned) || absDur(got[0].Start.Sub(s)) > time.Minute || absDur(got[0].End.Sub(e)) > time.Minute {
+		t.Errorf("day 2 visit to the colleague's client: %s want T %v..%v, unassigned", describe(got), s.Sub(t0), e.Sub(t0))
 	}
 }

@@ -59,25 +59,25 @@ func day(dev int64, t0 time.Time) (ps []store.Position, arrive, leave time.Time)
 
 // dayAt is day at another home.
 func dayAt(dev int64, t0 time.Time, lat0, lon0 float64) (ps []store.Position, arrive, leave time.Time) {
-	add := func(t time.Time, northM float64, valid bool) {
+	add := func(t time.Time, northM float64, speedKmh float32) {
 		ps = append(ps, store.Position{DeviceID: dev, FixTime: t, RecvTime: t, Lat: lat0 + northM/111320,
-			Lon: lon0 + 3*math.Sin(float64(len(ps)))/70000, Valid: valid, AccuracyM: store.NaN32,
-			SpeedKmh: store.NaN32, Course: store.NaN32, AltitudeM: store.NaN32, Sats: 8, HDOP: 1.2, Battery: -1,
+			Lon: lon0 + 3*math.Sin(float64(len(ps)))/70000, Valid: true, AccuracyM: store.NaN32,
+			SpeedKmh: speedKmh, Course: store.NaN32, AltitudeM: store.NaN32, Sats: 8, HDOP: 1.2, Battery: -1,
 			Source: "tracker"})
 	}
 	t := t0
 	for d := 600.0; d > 0; d -= 1.3 * 20 {
-		add(t, d, true)
+		add(t, d, 4.7)
 		t = t.Add(20 * time.Second)
 	}
 	arrive = t
 	for i := 0; i < 50; i++ { // 25 minutes inside, fixes 30 s apart, a few metres of noise
-		add(t, 4*math.Cos(float64(i)), true)
+		add(t, 4*math.Cos(float64(i)), 0.4)
 		t = t.Add(30 * time.Second)
 	}
 	leave = t
 	for d := 26.0; d < 600; d += 1.3 * 20 {
-		add(t, d, true)
+		add(t, d, 4.7)
 		t = t.Add(20 * time.Second)
 	}
 	return ps, arrive, leave
