@@ -131,16 +131,18 @@ func (d *Detector) Forget(deviceID string) {
 
 // Refresh re-reads a device's candidates (the worker's clients or their
 // homes changed) and judges the fixes it holds again against them, so a
-// visit in progress keeps its start; the changes come out with the next
-// Add. Unassigned homes found so far stay candidates unless now assigned.
-// A device no longer known, or now carried by another worker, starts
-// afresh (Forget): the fixes so far were someone else's day.
-func (d *Detector) Refresh(deviceID string) {
+// visit in progress keeps its start. It returns what changed, as Add
+// does. Unassigned homes found so far stay candidates while the nearby
+// lookup still returns them (with their current geofence): a client
+// archived or moved meanwhile is dropped or redrawn. A device no longer
+// known, or now carried by another worker, starts afresh (Forget); the
+// visits already stored stay the previous worker's.
+func (d *Detector) Refresh(deviceID string) []Event {
 	d.mu.Lock()
 	ld := d.devs[deviceID]
 	d.mu.Unlock()
 	if ld == nil {
-		return
+		return nil
 	}
 	worker, cands, ok := d.lookup(deviceID)
 	ld.mu.Lock()
@@ -148,20 +150,58 @@ func (d *Detector) Refresh(deviceID string) {
 	e := ld.e
 	if !ok || worker != e.worker {
 		d.Forget(deviceID)
-		return
+		return nil
 	}
 	cands = slices.Clone(cands)
 	ld.nearby = 0
 	for _, c := range e.cands {
-		if !c.Assigned && !hasFence(cands, c.Fence) && ld.nearby < d.p.MaxNearby {
-			cands = append(cands, c)
-			ld.nearby++
+		if c.Assigned || hasFence(cands, c.Fence) || ld.nearby >= d.p.MaxNearby || d.nearby == nil {
+			continue
+		}
+		for _, g := range d.nearby(deviceID, c.Fence.Center[1], c.Fence.Center[0]) {
+			if g.ClientID == c.Fence.ClientID {
+				cands = append(cands, Candidate{Fence: g})
+				ld.nearby++
+				break
+			}
 		}
 	}
 	ne := newEngine(d.p, deviceID, worker, cands)
 	ne.hasBase, ne.baseT, ne.baseFwd = e.hasBase, e.baseT, e.baseFwd
 	ne.load(slices.Clone(e.fixes))
 	ld.e = ne
+	return ld.diff(ne.visits())
+}
+
+// RefreshNearby refreshes every device holding one of the given clients'
+// homes as an unassigned candidate (archived, moved or redrawn), and
+// returns what changed per device.
+func (d *Detector) RefreshNearby(changed func(clientID string) bool) map[string][]Event {
+	d.mu.Lock()
+	devs := make(map[string]*liveDevice, len(d.devs))
+	for id, ld := range d.devs {
+		devs[id] = ld
+	}
+	d.mu.Unlock()
+	var ids []string // a device's lock is never taken under d.mu (Refresh takes them the other way)
+	for id, ld := range devs {
+		ld.mu.Lock()
+		for _, c := range ld.e.cands {
+			if !c.Assigned && changed(c.Fence.ClientID) {
+				ids = append(ids, id)
+				break
+			}
+		}
+		ld.mu.Unlock()
+	}
+	slices.Sort(ids)
+	out := map[string][]Event{}
+	for _, id := range ids {
+		if evs := d.Refresh(id); len(evs) > 0 {
+			out[id] = evs
+		}
+	}
+	return out
 }
 
 // Add feeds one fix and returns what changed: visits started, updated

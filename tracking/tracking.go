@@ -44,6 +44,7 @@ type Directory struct {
 	norms    map[int64]int // org -> short-visit norm, minutes
 	sig      map[int64]string
 	homes    map[int64]*geofence.Index // org -> all its clients' homes
+	fenceSig map[string]string         // client ID -> its geofence, to see which changed
 }
 
 type deviceInfo struct {
@@ -87,6 +88,7 @@ func loadDirectory(ctx context.Context, st *store.Store, book *planBook) (*Direc
 	}
 	fences := make(map[int64]*geofence.Geofence, len(clients))
 	byOrg := map[int64][]*geofence.Geofence{}
+	fenceSig := make(map[string]string, len(clients))
 	for _, c := range clients {
 		g, err := Fence(c)
 		if err != nil {
@@ -94,6 +96,7 @@ func loadDirectory(ctx context.Context, st *store.Store, book *planBook) (*Direc
 		}
 		fences[c.ID] = g
 		byOrg[c.OrgID] = append(byOrg[c.OrgID], g)
+		fenceSig[g.ClientID] = fmt.Sprint(g.Center, g.RadiusM, g.Ring)
 	}
 	as, err := st.Assignments(ctx)
 	if err != nil {
@@ -118,7 +121,7 @@ func loadDirectory(ctx context.Context, st *store.Store, book *planBook) (*Direc
 	}
 	book.m.Store(&fns)
 	d := &Directory{byDevice: map[int64]deviceInfo{}, norms: norms, sig: map[int64]string{},
-		homes: make(map[int64]*geofence.Index, len(byOrg))}
+		homes: make(map[int64]*geofence.Index, len(byOrg)), fenceSig: fenceSig}
 	for org, gs := range byOrg {
 		d.homes[org] = geofence.NewIndex(gs)
 	}
@@ -384,6 +387,7 @@ func (t *Tracker) Reload(ctx context.Context) {
 		return
 	}
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	old := t.dir
 	t.dir = dir
 	for dev, sig := range dir.sig {
@@ -391,7 +395,7 @@ func (t *Tracker) Reload(ctx context.Context) {
 			// The same worker's clients changed: judge the day's fixes
 			// again (a visit in progress keeps its start). Another
 			// worker: Refresh starts the device afresh.
-			t.det.Refresh(strconv.FormatInt(dev, 10))
+			t.handle(dev, t.det.Refresh(strconv.FormatInt(dev, 10)))
 		}
 	}
 	for dev := range old.sig {
@@ -399,23 +403,33 @@ func (t *Tracker) Reload(ctx context.Context) {
 			t.det.Forget(strconv.FormatInt(dev, 10)) // no longer carried by a worker
 		}
 	}
-	t.mu.Unlock()
+	// Homes of other clients that devices picked up as unassigned
+	// candidates: archived, moved or redrawn ones are dropped or redrawn.
+	changed := func(id string) bool { return old.fenceSig[id] != dir.fenceSig[id] }
+	for id, evs := range t.det.RefreshNearby(changed) {
+		if dev, err := strconv.ParseInt(id, 10, 64); err == nil {
+			t.handle(dev, evs)
+		}
+	}
+}
+
+// handle publishes a device's visit events and marks its visits for the
+// next flush, from the earliest start they touch. Call with t.mu held.
+func (t *Tracker) handle(dev int64, evs []geofence.Event) {
+	for _, ev := range evs {
+		first, ok := t.dirty[dev]
+		if start := ev.Visit.Start; !ok || start.Before(first) {
+			t.dirty[dev] = start
+		}
+		t.publish(ev)
+	}
 }
 
 func (t *Tracker) feed(ps []store.Position) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for i := range ps {
-		evs := t.det.Add(ToFix(&ps[i]))
-		for _, ev := range evs {
-			dev := ps[i].DeviceID
-			first, ok := t.dirty[dev]
-			start := ev.Visit.Start
-			if !ok || start.Before(first) {
-				t.dirty[dev] = start
-			}
-			t.publish(ev)
-		}
+		t.handle(ps[i].DeviceID, t.det.Add(ToFix(&ps[i])))
 	}
 }
 

@@ -388,3 +388,47 @@ func TestAssignmentChangeKeepsVisitStart(t *testing.T) {
 		t.Errorf("visits %+v, want one to client %d from about %v to %v", vs, w.client, arrive, leave)
 	}
 }
+
+// An unassigned home a device picked up leaves its detection when the
+// client is archived: a later stay there is no visit, the earlier visit
+// stays on record.
+func TestArchivedNearbyHomeLeavesLiveDetection(t *testing.T) {
+	w := setup(t)
+	ctx := context.Background()
+	uLat, uLon := homeLat+0.004, homeLon+0.004
+	u, err := w.st.AddClient(ctx, store.Client{OrgID: w.org, FullName: "Петров И. И.", FenceKind: "circle",
+		CenterLat: uLat, CenterLon: uLon, RadiusM: 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now().UTC().Truncate(time.Second).Add(-5 * time.Hour)
+	morning, _, _ := dayAt(w.dev, t0, uLat, uLon)
+	afternoon, _, _ := dayAt(w.dev, t0.Add(2*time.Hour), uLat, uLon)
+	tr, err := tracking.NewTracker(ctx, w.st, geofence.DefaultParams(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { tr.Run(rctx); close(done) }()
+	tr.Committed(morning)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) { // the flush runs every second
+		if vs, _ := w.st.Visits(ctx, store.VisitFilter{OrgID: w.org}); len(vs) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the morning's visit was not stored within 5 s")
+		}
+	}
+	if err := w.st.ArchiveClient(ctx, store.Scope{OrgID: w.org, Role: store.RoleAdmin}, u, "переехал"); err != nil {
+		t.Fatal(err)
+	}
+	tr.Reload(ctx)
+	tr.Committed(afternoon)
+	cancel()
+	<-done
+	vs, _ := w.st.Visits(ctx, store.VisitFilter{OrgID: w.org})
+	if len(vs) != 1 || vs[0].ClientID != u || !vs[0].Start.Before(t0.Add(time.Hour)) {
+		t.Errorf("visits %+v: want only the morning's unassigned visit to the (now archived) client %d", vs, u)
+	}
+}
