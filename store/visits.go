@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -58,10 +59,34 @@ func (s *Store) ReplaceVisits(ctx context.Context, deviceID int64, from, to time
 		if err != nil {
 			return fmt.Errorf("store: replace visits: %w", err)
 		}
+		// Those kept visits also cover their time: a new visit mostly
+		// inside one (the same stay given to a neighbour now that the
+		// archived home is unknown) is not stored twice.
+		rows, err = tx.Query(ctx, `SELECT start_time, end_time FROM visits v
+			WHERE device_id = $1 AND start_time < $3 AND end_time > $2
+				AND EXISTS (SELECT 1 FROM clients c WHERE c.id = v.client_id AND c.archived_at IS NOT NULL)`,
+			deviceID, from, to)
+		if err != nil {
+			return fmt.Errorf("store: replace visits: %w", err)
+		}
+		type span struct{ start, end time.Time }
+		kept, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (span, error) {
+			var k span
+			err := r.Scan(&k.start, &k.end)
+			return k, err
+		})
+		if err != nil {
+			return fmt.Errorf("store: replace visits: %w", err)
+		}
 		for _, v := range vs {
 			end := v.End
 			if end.IsZero() {
 				end = v.LastSeen
+			}
+			if slices.ContainsFunc(kept, func(k span) bool {
+				return 2*earliest(k.end, end).Sub(latest(k.start, v.Start)) >= end.Sub(v.Start)
+			}) {
+				continue
 			}
 			// The stored visit of the same client with the largest overlap.
 			best, bestOv := -1, time.Duration(-1)

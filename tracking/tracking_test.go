@@ -432,3 +432,45 @@ func TestArchivedNearbyHomeLeavesLiveDetection(t *testing.T) {
 		t.Errorf("visits %+v: want only the morning's unassigned visit to the (now archived) client %d", vs, u)
 	}
 }
+
+// Archiving a client whose neighbour's geofence covers the same flat: a
+// recompute gives the stay to the neighbour, but the visit on record to
+// the archived client already covers it, so it is not stored twice.
+func TestArchivedVisitNotDuplicatedOnNeighbour(t *testing.T) {
+	w := setup(t)
+	ctx := context.Background()
+	dLon := 25 / (111320 * math.Cos(homeLat*math.Pi/180))
+	nb, err := w.st.AddClient(ctx, store.Client{OrgID: w.org, FullName: "Соседка Н. Н.", FenceKind: "circle",
+		CenterLat: homeLat, CenterLon: homeLon + dLon, RadiusM: 60})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.st.AssignClient(ctx, w.worker, nb); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now().UTC().Truncate(time.Second).Add(-3 * time.Hour)
+	ps, _, _ := day(w.dev, t0)
+	var b store.PositionBatch
+	for i := range ps {
+		b.Add(&ps[i])
+	}
+	if _, err := w.st.InsertPositions(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	from, to := t0.Add(-time.Hour), t0.Add(3*time.Hour)
+	if _, err := tracking.Recompute(ctx, w.st, geofence.DefaultParams(), from, to, 0); err != nil {
+		t.Fatal(err)
+	}
+	if vs, _ := w.st.Visits(ctx, store.VisitFilter{OrgID: w.org}); len(vs) != 1 || vs[0].ClientID != w.client {
+		t.Fatalf("before archiving: %+v, want one visit to %d", vs, w.client)
+	}
+	if err := w.st.ArchiveClient(ctx, store.Scope{OrgID: w.org, Role: store.RoleAdmin}, w.client, "умерла"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := tracking.Recompute(ctx, w.st, geofence.DefaultParams(), from, to, 0); err != nil || n != 1 {
+		t.Fatalf("recompute after archiving: %d visits detected (%v), want 1 (the neighbour's fence covers the flat)", n, err)
+	}
+	if vs, _ := w.st.Visits(ctx, store.VisitFilter{OrgID: w.org}); len(vs) != 1 || vs[0].ClientID != w.client {
+		t.Errorf("after archiving and recomputing: %+v, want only the visit on record to %d", vs, w.client)
+	}
+}
