@@ -53,6 +53,22 @@ func (l *apiLimiter) allow(device int64, now time.Time) (bool, time.Duration) {
 	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
 }
 
+// blocked reports whether key's bucket is empty at now, without taking
+// a token, and how long until it holds one.
+func (l *apiLimiter) blocked(key int64, now time.Time) (bool, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[key]
+	if b == nil {
+		return false, 0
+	}
+	tokens := math.Min(l.burst, b.tokens+now.Sub(b.at).Seconds()*l.rate)
+	if tokens >= 1 {
+		return false, 0
+	}
+	return true, time.Duration((1 - tokens) / l.rate * float64(time.Second))
+}
+
 // prune forgets buckets that have refilled: they hold nothing a new one
 // would not.
 func (l *apiLimiter) prune(now time.Time) {

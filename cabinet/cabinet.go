@@ -76,6 +76,7 @@ type App struct {
 	hub    *hub
 
 	apiLimit    *apiLimiter            // per-device request budget of the app API
+	regMisses   *apiLimiter            // per-user budget of mistyped IMEIs when registering unknown devices
 	onPositions func([]store.Position) // phone fixes to the visit detector (OnPhonePositions)
 	cit         citizenState           // citizen cabinet: data key, single sign-on (citizen.go)
 }
@@ -110,7 +111,8 @@ func New(cfg Config, d Deps) (*App, error) {
 		return nil, err
 	}
 	a := &App{cfg: cfg, st: d.Store, log: d.Log, mail: d.Mail, mailAt: d.MailAtt, tr: d.Tracker, cat: cat, tpl: tpl, assets: as,
-		hub: newHub(), apiLimit: newAPILimiter(cfg.APIRate, cfg.APIBurst)}
+		hub: newHub(), apiLimit: newAPILimiter(cfg.APIRate, cfg.APIBurst),
+		regMisses: newAPILimiter(dirRegMissesPerHour/3600, dirRegMissesPerHour)}
 	a.router = a.routes()
 	return a, nil
 }

@@ -4,11 +4,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"math"
 	"net/http"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"carevisit/store"
 )
@@ -28,27 +30,28 @@ type dirDevicesData struct {
 // learn or claim another organisation's new devices from the list.
 type dirUnknownRow struct {
 	store.UnknownDevice
-	Masked string // e.g. 8647•••••••3581
-	Tail   string // the last 4 characters, to find the row
+	Masked string // e.g. ••••••••••••581
+	Tail   string // the characters shown, to find the row
 }
 
-// maskIdent keeps the first 4 characters (the model's type code in an
-// IMEI) and the last 4 of an identifier.
+// maskIdent keeps only the last 3 characters of an identifier (an IMEI's
+// last is a check digit): with the model's type code known, 10,000
+// candidates remain, and mistyped numbers are limited per user
+// (dirRegMissesPerHour), so a number cannot be guessed from the list.
 func maskIdent(s string) string {
 	r := []rune(s)
-	switch {
-	case len(r) > 10:
-		return string(r[:4]) + strings.Repeat("•", len(r)-8) + string(r[len(r)-4:])
-	case len(r) > 4:
-		return strings.Repeat("•", len(r)-4) + string(r[len(r)-4:])
-	}
-	return strings.Repeat("•", len(r))
+	n := min(3, max(0, len(r)-6))
+	return strings.Repeat("•", len(r)-n) + string(r[len(r)-n:])
 }
 
-func tail4(s string) string {
+func tail4(s string) string { // the row's key for tests and scripts: as many characters as are shown
 	r := []rune(s)
-	return string(r[max(0, len(r)-4):])
+	return string(r[len(r)-min(3, max(0, len(r)-6)):])
 }
+
+// dirRegMissesPerHour is how many mistyped numbers a user may send when
+// registering unknown devices, per hour (a burst of as many).
+const dirRegMissesPerHour = 10
 
 var (
 	dirIMEIRe    = regexp.MustCompile(`^[0-9]{15}$`)
@@ -266,7 +269,16 @@ func (a *App) deviceNewToken(w http.ResponseWriter, r *http.Request) {
 func (a *App) deviceRegister(w http.ResponseWriter, r *http.Request) {
 	r.ParseForm()
 	ident := strings.TrimSpace(r.PostFormValue("ident"))
-	id, err := a.st.RegisterUnknown(r.Context(), a.scope(r), r.PostFormValue("protocol"), ident)
+	sc := a.scope(r)
+	if blocked, wait := a.regMisses.blocked(sc.UserID, time.Now()); blocked {
+		a.log.Warn("device registration: too many mistyped numbers", "user", sc.UserID)
+		v := a.newView(r, "dir.devices.title", "devices")
+		v.Form = r.PostForm
+		v.Errors["unknown_ident"] = v.T("dir.devices.err.too_many", int(math.Ceil(wait.Minutes())))
+		a.deviceListPage(w, r, http.StatusTooManyRequests, v)
+		return
+	}
+	id, err := a.st.RegisterUnknown(r.Context(), sc, r.PostFormValue("protocol"), ident)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		if d, err := a.st.DeviceByIdent(r.Context(), ident); err == nil && d.OrgID == a.scope(r).OrgID {
@@ -276,6 +288,7 @@ func (a *App) deviceRegister(w http.ResponseWriter, r *http.Request) {
 		}
 		// A mistyped IMEI: say so on the list, with what was typed kept
 		// for correction. (Another organisation's device reads the same.)
+		a.regMisses.allow(sc.UserID, time.Now())
 		v := a.newView(r, "dir.devices.title", "devices")
 		v.Form = r.PostForm
 		v.Errors["unknown_ident"] = v.T("dir.devices.err.no_match")
