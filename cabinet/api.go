@@ -223,8 +223,10 @@ func (a *App) apiAuth(next http.Handler) http.Handler {
 			a.fail(w, r, problem(http.StatusForbidden, "no_worker", "", "this device is not given to a worker"))
 			return
 		}
-		if ok, wait := a.apiLimit.allow(id.DeviceID, time.Now()); !ok {
-			a.log.Warn("api rate limited", "device", id.DeviceID, "path", r.URL.Path)
+		if ok, wait, first := a.apiLimit.take(id.DeviceID, time.Now()); !ok {
+			if first { // once per flood, not once per request
+				a.log.Warn("api rate limited", "device", id.DeviceID, "path", r.URL.Path)
+			}
 			limited(w, wait)
 			return
 		}

@@ -22,8 +22,9 @@ type apiLimiter struct {
 }
 
 type bucket struct {
-	tokens float64
-	at     time.Time
+	tokens  float64
+	at      time.Time
+	refused bool // the last request was refused (log an episode once)
 }
 
 func newAPILimiter(rate float64, burst int) *apiLimiter {
@@ -33,6 +34,13 @@ func newAPILimiter(rate float64, burst int) *apiLimiter {
 // allow takes a token for device at now, or reports how long until one
 // is available.
 func (l *apiLimiter) allow(device int64, now time.Time) (bool, time.Duration) {
+	ok, wait, _ := l.take(device, now)
+	return ok, wait
+}
+
+// take is allow that also says whether a refusal starts an episode (the
+// request before was let through), for logging once per flood.
+func (l *apiLimiter) take(device int64, now time.Time) (ok bool, wait time.Duration, first bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.calls++
@@ -48,9 +56,12 @@ func (l *apiLimiter) allow(device int64, now time.Time) (bool, time.Duration) {
 	b.at = now
 	if b.tokens >= 1 {
 		b.tokens--
-		return true, 0
+		b.refused = false
+		return true, 0, false
 	}
-	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+	first = !b.refused
+	b.refused = true
+	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second)), first
 }
 
 // blocked reports whether key's bucket is empty at now, without taking

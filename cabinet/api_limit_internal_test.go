@@ -13,9 +13,12 @@ func TestAPILimiterBucket(t *testing.T) {
 			t.Fatalf("request %d of the burst refused", i+1)
 		}
 	}
-	ok, wait := l.allow(1, t0)
-	if ok || wait != 500*time.Millisecond {
-		t.Errorf("4th request at once: ok=%v wait=%v, want refused, 500ms", ok, wait)
+	ok, wait, first := l.take(1, t0)
+	if ok || wait != 500*time.Millisecond || !first {
+		t.Errorf("4th request at once: ok=%v wait=%v first=%v, want refused, 500ms, first of an episode", ok, wait, first)
+	}
+	if _, _, first := l.take(1, t0); first {
+		t.Error("the 5th refusal starts a new episode (it would be logged again)")
 	}
 	if ok, _ := l.allow(2, t0); !ok {
 		t.Error("another device pays for the first one's burst")

@@ -164,8 +164,10 @@ func plannedFunc(ws []store.PlanWindow) func(from, to time.Time) bool {
 				if w.Weekday != wd {
 					continue
 				}
-				start := d.Add(time.Duration(w.StartMin) * time.Minute)
-				end := d.Add(time.Duration(w.EndMin) * time.Minute)
+				// Wall-clock minutes of that day (time.Date normalises),
+				// right on days when the clocks change too.
+				start := time.Date(d.Year(), d.Month(), d.Day(), 0, w.StartMin, 0, 0, loc)
+				end := time.Date(d.Year(), d.Month(), d.Day(), 0, w.EndMin, 0, 0, loc)
 				if start.Before(lt) && end.After(lf) {
 					return true
 				}
