@@ -247,6 +247,7 @@ func visitCharts(v *view, stats []store.VisitStat, from, to time.Time) ([]templa
 type visitPageData struct {
 	Visit    store.VisitDetail
 	Evidence []evLine
+	Neighbour visitNeighbourNote
 	Reviews  []store.VisitReview
 	Audit    []visitAuditLine
 	MapJSON  any
@@ -299,6 +300,7 @@ func (a *App) staffVisitStatus(w http.ResponseWriter, r *http.Request, status in
 	}
 	d.Audit = visitAuditLines(v, entries)
 	d.Evidence = evidenceLines(v, vd.Evidence)
+	d.Neighbour = a.visitNeighbour(r, sc, vd.Evidence)
 	end := vd.End
 	if end.IsZero() {
 		end = time.Now()
@@ -368,11 +370,37 @@ func round6(f float64) float64 { return math.Round(f*1e6) / 1e6 }
 var evidenceOrder = []string{"fixes", "inside", "good_gps", "approximate", "heartbeats", "rejected", "tracker",
 	"phone", "max_gap_s", "gaps", "median_dist_m"}
 
+// visitNeighbourNote is the client whose home the fixes fit nearly as
+// well (GPS cannot tell the entrances of one block apart); ID 0 when none.
+type visitNeighbourNote struct {
+	ID      int64
+	Name    string // empty when outside the viewer's scope
+	Visible bool
+}
+
+// visitNeighbour reads the detector's neighbour hint and names the
+// client when the viewer may see them.
+func (a *App) visitNeighbour(r *http.Request, sc store.Scope, raw json.RawMessage) (n visitNeighbourNote) {
+	var m struct {
+		ID int64 `json:"neighbour_id"`
+	}
+	if json.Unmarshal(raw, &m) != nil || m.ID == 0 {
+		return n
+	}
+	n.ID = m.ID
+	if c, err := a.st.DirClient(r.Context(), sc, m.ID); err == nil {
+		n.Name, n.Visible = c.FullName, true
+	}
+	return n
+}
+
 func evidenceLines(v *view, raw json.RawMessage) []evLine {
 	m := map[string]any{}
 	if json.Unmarshal(raw, &m) != nil {
 		return nil
 	}
+	delete(m, "neighbour_id") // shown as its own note
+	delete(m, "neighbour_margin")
 	var keys []string
 	seen := map[string]bool{}
 	for _, k := range evidenceOrder {

@@ -65,6 +65,11 @@ type engine struct {
 
 	dirty int // lowest index whose weights/support/forward need recomputing
 
+	// near caches neighbourOf by stay (client, first and last fix times,
+	// fix count): the live path rebuilds every visit of the window on each
+	// fix, and a stay's fixes rarely change.
+	near map[nearKey]nearVal
+
 	zero32 []float32 // len(cands) zeros, for inserting rows
 }
 
@@ -1106,6 +1111,9 @@ func (e *engine) makeVisit(c, a, b int, atEnd bool, rep float64, quiet bool) (Vi
 	}
 	v.ID = e.device + "/" + v.ClientID + "/" + strconv.FormatInt(v.Start.Unix(), 10)
 	e.evidence(&v, c)
+	if n, m := e.neighbourOf(c, a, b); n >= 0 {
+		v.Evidence.Neighbour, v.Evidence.NeighbourMargin = e.cands[n].Fence.ClientID, math.Round(m*10)/10
+	}
 	if !e.cands[c].Assigned {
 		v.Flags |= Flags(FlagUnassigned)
 	}
@@ -1190,6 +1198,56 @@ func (e *engine) evidence(v *Visit, c int) {
 		slices.Sort(ds)
 		ev.MedianDistM = math.Round(ds[len(ds)/2]*10) / 10
 	}
+}
+
+type nearKey struct {
+	c      int
+	ta, tb int64
+	n      int
+}
+
+type nearVal struct {
+	c      int
+	margin float64
+}
+
+// neighbourOf returns the candidate other than c whose home the fixes
+// a..b fit best, when it fits within RevisitPrior nats of c (else -1).
+func (e *engine) neighbourOf(c, a, b int) (int, float64) {
+	k := nearKey{c, e.t[a], e.t[b], b - a}
+	if v, ok := e.near[k]; ok {
+		return v.c, v.margin
+	}
+	if e.near == nil || len(e.near) > 1024 {
+		e.near = map[nearKey]nearVal{}
+	}
+	as := e.newAssigner(a, b, 0)
+	alt, margin := -1, 0.0
+	if len(as.eligible) >= 2 && len(as.pts) > 0 {
+		whole := as.pre[len(as.pts)]
+		mx, my := whole.centroid()
+		ob := e.p.VisitOffsetM
+		s2 := ob*ob + as.noiseVar(whole.u)
+		own, la := math.Inf(-1), math.Inf(-1)
+		for _, x := range as.eligible {
+			h := as.homes[x]
+			dx, dy := mx-h[0], my-h[1]
+			l := logN2(dx*dx+dy*dy, s2) - as.prior(x)
+			switch {
+			case x == c:
+				own = l
+			case l > la:
+				alt, la = x, l
+			}
+		}
+		if alt >= 0 && !math.IsInf(own, -1) && own-la < e.p.RevisitPrior {
+			margin = math.Max(0, own-la)
+		} else {
+			alt = -1
+		}
+	}
+	e.near[k] = nearVal{alt, margin}
+	return alt, margin
 }
 
 // DetectDevice finds the visits in one device's fixes (any order; fixes of

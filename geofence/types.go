@@ -75,6 +75,13 @@ type Evidence struct {
 	MaxGapS     float64 // longest time without any fix within the visit, s
 	Gaps        int     // silences longer than Params.GapNote within the visit
 	MedianDistM float64 // median distance of position fixes to the home, m
+	// Neighbour is another candidate client whose home the visit's fixes
+	// fit nearly as well (within Params.RevisitPrior nats): neighbours in
+	// one block that GPS cannot tell apart. A supervisor checking the
+	// visit sees who else it could have been. Empty when the fixes are
+	// clear.
+	Neighbour       string
+	NeighbourMargin float64 // nats by which the chosen client fits better
 }
 
 // Visit is a detected visit of a device (worker) to a client.

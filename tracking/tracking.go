@@ -283,9 +283,14 @@ func (d *Directory) toStore(v geofence.Visit) (store.Visit, bool) {
 }
 
 func evidenceJSON(e geofence.Evidence) map[string]any {
-	return map[string]any{"fixes": e.Fixes, "inside": e.Inside, "good_gps": e.GoodGPS, "approximate": e.Approx,
+	m := map[string]any{"fixes": e.Fixes, "inside": e.Inside, "good_gps": e.GoodGPS, "approximate": e.Approx,
 		"heartbeats": e.Heartbeats, "rejected": e.Rejected, "tracker": e.Tracker, "phone": e.Phone,
 		"max_gap_s": math.Round(e.MaxGapS), "gaps": e.Gaps, "median_dist_m": math.Round(e.MedianDistM*10) / 10}
+	if id, err := strconv.ParseInt(e.Neighbour, 10, 64); err == nil {
+		m["neighbour_id"] = id // a client of the same organisation (a candidate of the device)
+		m["neighbour_margin"] = e.NeighbourMargin
+	}
+	return m
 }
 
 // Tracker is the live path: it consumes committed batches, runs the

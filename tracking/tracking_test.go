@@ -2,6 +2,7 @@ package tracking_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"math"
@@ -318,6 +319,14 @@ func TestPlanBreaksNeighbourTie(t *testing.T) {
 	if first == nb {
 		other = w.client
 	}
+	// A toss-up between neighbours 12 m apart: the evidence names the other.
+	vs, _ := w.st.Visits(ctx, store.VisitFilter{OrgID: w.org})
+	var ev struct {
+		Neighbour int64 `json:"neighbour_id"`
+	}
+	if err := json.Unmarshal(vs[0].Evidence, &ev); err != nil || ev.Neighbour != other {
+		t.Errorf("evidence %s: want neighbour_id %d", vs[0].Evidence, other)
+	}
 	sc := store.Scope{OrgID: w.org, Role: store.RoleAdmin}
 	if _, err := w.st.SavePlan(ctx, sc, store.Plan{ClientID: other, WorkerID: w.worker, Weekday: 3, StartMin: 600, EndMin: 660, Active: true}); err != nil {
 		t.Fatal(err)
@@ -350,7 +359,7 @@ func TestPlanBreaksNeighbourTie(t *testing.T) {
 	tr.Committed(ps[len(ps)/2:])
 	cancel()
 	<-done
-	vs, _ := w.st.Visits(ctx, store.VisitFilter{OrgID: w.org})
+	vs, _ = w.st.Visits(ctx, store.VisitFilter{OrgID: w.org})
 	if len(vs) != 1 || vs[0].ClientID != other || !near(vs[0].Start, arrive, 90*time.Second) {
 		t.Errorf("live, plan moved to Wednesday mid-stream: %+v, want one visit to %d from about %v", vs, other, arrive)
 	}
