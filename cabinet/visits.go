@@ -245,15 +245,15 @@ func visitCharts(v *view, stats []store.VisitStat, from, to time.Time) ([]templa
 // ---- one visit ----
 
 type visitPageData struct {
-	Visit    store.VisitDetail
-	Evidence []evLine
+	Visit     store.VisitDetail
+	Evidence  []evLine
 	Neighbour visitNeighbourNote
-	Reviews  []store.VisitReview
-	Audit    []visitAuditLine
-	MapJSON  any
-	Photos   []visitPhoto
-	Photo    bool     // photos could be read
-	Statuses []string // review actions offered
+	Reviews   []store.VisitReview
+	Audit     []visitAuditLine
+	MapJSON   any
+	Photos    []visitPhoto
+	Photo     bool     // photos could be read
+	Statuses  []string // review actions offered
 }
 
 type evLine struct{ Key, Value string }
