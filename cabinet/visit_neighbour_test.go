@@ -46,6 +46,12 @@ func TestVisitPageNamesAmbiguousNeighbour(t *testing.T) {
 	if r := admin.get(fmt.Sprintf("/staff/visits/%d", sharp)); strings.Contains(r.Body, `id="visit-neighbour"`) {
 		t.Error("a neighbour note on a visit whose fixes are clear")
 	}
+	// The log can list the visits worth a look.
+	r = admin.get("/staff/visits?from=2026-03-11&to=2026-03-11&flag=neighbour")
+	if !strings.Contains(r.Body, fmt.Sprintf(`id="visit-%d"`, v)) || strings.Contains(r.Body, fmt.Sprintf(`id="visit-%d"`, sharp)) ||
+		!strings.Contains(r.Body, "flag-neighbour") {
+		t.Errorf("flag=neighbour does not select the ambiguous visit only:\n%s", r.Body)
+	}
 	sup := e.loginAs(e.org, "sup@example.ru", store.RoleSupervisor)
 	var uid int64
 	e.st.Pool.QueryRow(ctx, `SELECT id FROM users WHERE email = 'sup@example.ru'`).Scan(&uid)

@@ -34,7 +34,7 @@ const visitPageSize = 50
 const maxLogDays = 366
 
 // visitFlags are the flags the log filters by, in menu order.
-var visitFlags = []string{"any", "short", "unassigned", "low_evidence", "missed", "open", "corrected"}
+var visitFlags = []string{"any", "short", "unassigned", "low_evidence", "neighbour", "missed", "open", "corrected"}
 
 type visitListData struct {
 	Rows              []store.VisitRow

@@ -25,8 +25,9 @@ type VisitLogFilter struct {
 	GroupID  int64
 	ClientID int64
 	// Flag: "any" (some flag, or missed), a visit flag (short, unassigned,
-	// low_evidence), "missed" (planned windows with no visit), "open",
-	// "corrected" or "reviewed".
+	// low_evidence), "neighbour" (a neighbour's home fits nearly as well),
+	// "missed" (planned windows with no visit), "open", "corrected" or
+	// "reviewed".
 	Flag    string
 	VisitID int64 // one visit (no missed rows)
 	Limit   int   // 0 = 50
@@ -110,7 +111,10 @@ const tickSlack = "5 minutes"
 const visitLogCTE = `
 WITH lv AS (
 	SELECT v.id, false AS missed, v.device_id, coalesce(v.worker_id, 0) AS worker_id, v.client_id, v.start_time,
-		v.end_time, v.last_seen, v.duration_s, v.flags
+		v.end_time, v.last_seen, v.duration_s,
+		-- "neighbour": the detector found a neighbour's home fitting the
+		-- fixes nearly as well (worth a look; not a stored flag)
+		v.flags || CASE WHEN v.evidence ? 'neighbour_id' THEN ARRAY['neighbour'] ELSE ARRAY[]::text[] END AS flags
 	FROM visits v LEFT JOIN workers w ON w.id = v.worker_id
 	WHERE v.org_id = $1 AND ($2::bigint[] IS NULL OR w.group_id = ANY($2))
 		AND v.start_time >= $3 AND v.start_time < $4
