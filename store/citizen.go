@@ -426,6 +426,7 @@ func (s *Store) LinkCitizenClient(ctx context.Context, orgID, userID, clientID i
 	tag, err := s.Pool.Exec(ctx, `INSERT INTO citizen_clients (user_id, client_id, relation, granted_by)
 		SELECT u.id, c.id, $4, $5 FROM users u, clients c
 		WHERE u.id = $2 AND u.role = 'citizen' AND c.id = $3 AND c.org_id = $1
+			AND (c.archived_at IS NULL OR $4 = 'relative') -- staff link only served clients
 		ON CONFLICT (user_id, client_id) DO UPDATE SET relation = EXCLUDED.relation, granted_by = EXCLUDED.granted_by`,
 		orgID, userID, clientID, relation, nullID(grantedBy))
 	if err != nil {
