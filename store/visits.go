@@ -28,6 +28,12 @@ type Visit struct {
 // Open reports whether the visit is in progress.
 func (v Visit) Open() bool { return v.End.IsZero() }
 
+// visitKept selects the visits v that re-evaluation keeps as they are:
+// closed visits to archived clients, and visits of another worker than
+// the one now carrying the device (assignments are not kept in time).
+const visitKept = `(v.end_time IS NOT NULL AND EXISTS (SELECT 1 FROM clients c WHERE c.id = v.client_id AND c.archived_at IS NOT NULL))
+	OR (v.worker_id IS NOT NULL AND v.worker_id IS DISTINCT FROM (SELECT w.id FROM workers w WHERE w.device_id = v.device_id))`
+
 // ReplaceVisits makes the device's visits that overlap [from, to) exactly
 // vs, in one transaction: detection re-run over a span (late fixes, a
 // corrected geofence) replaces what it decided before, never duplicates it.
@@ -36,11 +42,12 @@ func (v Visit) Open() bool { return v.End.IsZero() }
 // that point at it) survive re-evaluation.
 func (s *Store) ReplaceVisits(ctx context.Context, deviceID int64, from, to time.Time, vs []Visit) error {
 	return pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
-		// Closed visits to archived clients are history: detection no
-		// longer knows those homes, so re-running it must not erase them.
+		// Closed visits to archived clients, and visits of a worker who no
+		// longer carries the device, are history: detection no longer
+		// knows those homes or runs for that worker, so re-running it must
+		// neither erase them nor give them to today's worker.
 		rows, err := tx.Query(ctx, `SELECT id, client_id, start_time, coalesce(end_time, last_seen) FROM visits v
-			WHERE device_id = $1 AND start_time < $3 AND coalesce(end_time, 'infinity') > $2
-				AND NOT (end_time IS NOT NULL AND EXISTS (SELECT 1 FROM clients c WHERE c.id = v.client_id AND c.archived_at IS NOT NULL))
+			WHERE device_id = $1 AND start_time < $3 AND coalesce(end_time, 'infinity') > $2 AND NOT (`+visitKept+`)
 			ORDER BY start_time FOR UPDATE`,
 			deviceID, from, to)
 		if err != nil {
@@ -62,9 +69,8 @@ func (s *Store) ReplaceVisits(ctx context.Context, deviceID int64, from, to time
 		// Those kept visits also cover their time: a new visit mostly
 		// inside one (the same stay given to a neighbour now that the
 		// archived home is unknown) is not stored twice.
-		rows, err = tx.Query(ctx, `SELECT start_time, end_time FROM visits v
-			WHERE device_id = $1 AND start_time < $3 AND end_time > $2
-				AND EXISTS (SELECT 1 FROM clients c WHERE c.id = v.client_id AND c.archived_at IS NOT NULL)`,
+		rows, err = tx.Query(ctx, `SELECT start_time, coalesce(end_time, last_seen) FROM visits v
+			WHERE device_id = $1 AND start_time < $3 AND coalesce(end_time, last_seen) > $2 AND (`+visitKept+`)`,
 			deviceID, from, to)
 		if err != nil {
 			return fmt.Errorf("store: replace visits: %w", err)

@@ -484,3 +484,43 @@ func TestArchivedVisitNotDuplicatedOnNeighbour(t *testing.T) {
 		t.Errorf("after archiving and recomputing: %+v, want only the visit on record to %d", vs, w.client)
 	}
 }
+
+// A tracker given to another worker: recomputing the period before keeps
+// the visits as the first worker's, neither moved to the new worker nor
+// stored twice.
+func TestRecomputeKeepsPreviousWorkersVisits(t *testing.T) {
+	w := setup(t)
+	ctx := context.Background()
+	t0 := time.Now().UTC().Truncate(time.Second).Add(-3 * time.Hour)
+	ps, _, _ := day(w.dev, t0)
+	var b store.PositionBatch
+	for i := range ps {
+		b.Add(&ps[i])
+	}
+	if _, err := w.st.InsertPositions(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	from, to := t0.Add(-time.Hour), t0.Add(3*time.Hour)
+	if _, err := tracking.Recompute(ctx, w.st, geofence.DefaultParams(), from, to, 0); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := w.st.Visits(ctx, store.VisitFilter{OrgID: w.org})
+	// The tracker goes to a colleague who serves the same client.
+	if _, err := w.st.Pool.Exec(ctx, `UPDATE workers SET device_id = NULL WHERE id = $1`, w.worker); err != nil {
+		t.Fatal(err)
+	}
+	next, err := w.st.AddWorker(ctx, store.Worker{OrgID: w.org, FullName: "Новикова Н. Н.", DeviceID: w.dev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.st.AssignClient(ctx, next, w.client); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tracking.Recompute(ctx, w.st, geofence.DefaultParams(), from, to, 0); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := w.st.Visits(ctx, store.VisitFilter{OrgID: w.org})
+	if len(before) != 1 || len(after) != 1 || after[0].ID != before[0].ID || after[0].WorkerID != w.worker {
+		t.Errorf("before %+v\nafter the tracker moved and a recompute %+v\nwant the same visit, still worker %d's", before, after, w.worker)
+	}
+}
