@@ -29,10 +29,12 @@ type Visit struct {
 func (v Visit) Open() bool { return v.End.IsZero() }
 
 // visitKept selects the visits v that re-evaluation keeps as they are:
-// closed visits to archived clients, and visits of another worker than
-// the one now carrying the device (assignments are not kept in time).
+// closed visits to archived clients, and closed visits of another worker
+// than the one now carrying the device (assignments are not kept in
+// time). An open one is judged again: it ended when the device moved.
 const visitKept = `(v.end_time IS NOT NULL AND EXISTS (SELECT 1 FROM clients c WHERE c.id = v.client_id AND c.archived_at IS NOT NULL))
-	OR (v.worker_id IS NOT NULL AND v.worker_id IS DISTINCT FROM (SELECT w.id FROM workers w WHERE w.device_id = v.device_id))`
+	OR (v.end_time IS NOT NULL AND v.worker_id IS NOT NULL
+		AND v.worker_id IS DISTINCT FROM (SELECT w.id FROM workers w WHERE w.device_id = v.device_id))`
 
 // ReplaceVisits makes the device's visits that overlap [from, to) exactly
 // vs, in one transaction: detection re-run over a span (late fixes, a
