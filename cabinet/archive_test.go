@@ -165,6 +165,10 @@ func TestDirectoryArchiveClient(t *testing.T) {
 		"start": {"10:00"}, "end": {"11:00"}}); r.Code != http.StatusUnprocessableEntity {
 		t.Errorf("planning the archived client: %d, want 422", r.Code)
 	}
+	// Its cancelled plan is shown, not offered for editing.
+	if r := c.get("/staff/plans/" + itoa(a.plan)); r.Code != 200 || !strings.Contains(r.Body, `id="plan-archived"`) || strings.Contains(r.Body, `name="weekday"`) {
+		t.Errorf("plan page of the archived client: %d, want the note and no form\n%s", r.Code, r.Body)
+	}
 	// History keeps the name.
 	if r := c.get("/staff/visits/" + itoa(visit)); r.Code != 200 || !strings.Contains(r.Body, "Клиент Альфа") {
 		t.Errorf("visit page of the archived client: %d, name shown %v", r.Code, strings.Contains(r.Body, "Клиент Альфа"))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -138,6 +139,9 @@ type dirPlansData struct {
 	Weekdays []int
 	Client   int64 // list filter
 	Worker   int64 // list filter
+	// Gone: the plan page's client or worker is archived (the plan was
+	// cancelled with them); the page shows the plan, not a form.
+	Gone bool
 }
 
 func (a *App) planChoices(r *http.Request, sc store.Scope) (dirPlansData, error) {
@@ -270,6 +274,8 @@ func (a *App) planPage(w http.ResponseWriter, r *http.Request, status int, v *vi
 	}
 	d.Plan = p
 	d.Selected = dirIDs(v.Form["services"])
+	d.Gone = !slices.ContainsFunc(d.Clients, func(c store.DirClient) bool { return c.ID == p.ClientID }) ||
+		!slices.ContainsFunc(d.Workers, func(w store.DirWorker) bool { return w.ID == p.WorkerID })
 	v.Data = d
 	a.render(w, r, status, "dir_plan", v)
 }
