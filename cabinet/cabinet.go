@@ -112,7 +112,7 @@ func New(cfg Config, d Deps) (*App, error) {
 	}
 	a := &App{cfg: cfg, st: d.Store, log: d.Log, mail: d.Mail, mailAt: d.MailAtt, tr: d.Tracker, cat: cat, tpl: tpl, assets: as,
 		hub: newHub(), apiLimit: newAPILimiter(cfg.APIRate, cfg.APIBurst),
-		regMisses: newAPILimiter(dirRegMissesPerHour/3600, dirRegMissesPerHour)}
+		regMisses: newAPILimiter(float64(dirRegMissesPerHour)/3600, dirRegMissesPerHour)}
 	a.router = a.routes()
 	return a, nil
 }

@@ -34,7 +34,8 @@ func TestUnknownDeviceGuessingLimited(t *testing.T) {
 		}
 	}
 	r := c.post("/staff/devices/register", url.Values{"protocol": {"gt06"}, "ident": {imei}})
-	if r.Code != http.StatusTooManyRequests || !strings.Contains(r.Body, "Слишком много неверных номеров") {
+	// 10 an hour: the next try is 6 minutes away.
+	if r.Code != http.StatusTooManyRequests || !strings.Contains(r.Body, "Слишком много неверных номеров") || !strings.Contains(r.Body, "через 6 мин") {
 		t.Errorf("11th attempt: %d, want 429 with the reason\n%s", r.Code, r.Body)
 	}
 	if _, err := e.st.DeviceByIdent(ctx, imei); err == nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -274,8 +273,13 @@ func (a *App) planPage(w http.ResponseWriter, r *http.Request, status int, v *vi
 	}
 	d.Plan = p
 	d.Selected = dirIDs(v.Form["services"])
-	d.Gone = !slices.ContainsFunc(d.Clients, func(c store.DirClient) bool { return c.ID == p.ClientID }) ||
-		!slices.ContainsFunc(d.Workers, func(w store.DirWorker) bool { return w.ID == p.WorkerID })
+	sc := a.scope(r)
+	if c, err := a.st.DirClient(r.Context(), sc, p.ClientID); err == nil && c.Archived() {
+		d.Gone = true
+	}
+	if wk, err := a.st.DirWorker(r.Context(), sc, p.WorkerID); err == nil && wk.Archived() {
+		d.Gone = true
+	}
 	v.Data = d
 	a.render(w, r, status, "dir_plan", v)
 }

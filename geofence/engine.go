@@ -88,6 +88,7 @@ func (e *engine) insert(f Fix) bool {
 		if !fixLess(f, e.fixes[i]) {
 			return false
 		}
+		e.markRepeats(i) // the replays of the position replaced
 		e.fixes[i] = f
 		e.classify(i)
 		e.markDirty(i)
@@ -302,7 +303,9 @@ func (e *engine) staleRun(lo int) bool {
 	if a < 0 {
 		return false
 	}
-	for j := e.prevPos(a); j >= 0 && e.t[a]-e.t[j] <= staleHorizon.Milliseconds(); j = e.prevPos(j) {
+	// The horizon runs back from the run itself, as in markRepeats (a late
+	// fix marks the repeats within the horizon after it).
+	for j := e.prevPos(a); j >= 0 && e.t[lo]-e.t[j] <= staleHorizon.Milliseconds(); j = e.prevPos(j) {
 		if e.samePos(j, lo) {
 			return true
 		}
@@ -608,6 +611,16 @@ func (e *engine) recompute() {
 						e.need[j] = true
 					}
 				}
+			}
+		}
+	}
+	// Stays ending at or after the first fix recomputed have new weights
+	// or support: their neighbour notes are worked out again.
+	if len(e.near) > 0 && from < n {
+		lim := e.t[max(from-1, 0)]
+		for key := range e.near {
+			if key.tb >= lim {
+				delete(e.near, key)
 			}
 		}
 	}

@@ -235,3 +235,51 @@ func TestLiveNearbyRenews(t *testing.T) {
 		t.Errorf("day 2 visit to the colleague's client: %s want T %v..%v, unassigned", describe(got), s.Sub(t0), e.Sub(t0))
 	}
 }
+
+// Stale replays decided the same live as offline whatever arrives late:
+// the position replayed (arriving after the replay), or a fix at the same
+// time that replaces it (a duplicate with other coordinates).
+func TestStaleReplayLiveMatchesOffline(t *testing.T) {
+	step := 20 * time.Second
+	a := circle("A", 0, 0, 60)
+	cands := []Candidate{{Fence: a, Assigned: true}}
+	for _, c := range []struct {
+		name    string
+		silence time.Duration // between the visit and the replay
+		dupe    bool          // a fix with other coordinates at the replayed fix's time
+	}{
+		{"replay 2.5 h later", 30 * time.Minute, false},
+		{"replay beyond the horizon from the first fix", 70 * time.Minute, false},
+		{"replayed fix replaced by a duplicate", 30 * time.Minute, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g := newGen(SourceTracker, 8)
+			g.x, g.y = 300, 0
+			g.fix(300, 0, 1, 0, false) // P, the position replayed later
+			p := g.fixes[0]
+			g.t = g.t.Add(step)
+			g.walk(0, 0, 1.4, step)
+			g.stay(2*time.Hour, step, 8, true)
+			g.silence(c.silence)
+			for range 5 {
+				r := p
+				r.Time = g.t
+				g.fixes = append(g.fixes, r)
+				g.t = g.t.Add(2 * time.Minute)
+			}
+			g.stay(20*time.Minute, step, 8, true)
+			g.walk(-600, 0, 1.4, step)
+			fixes := slices.Clone(g.fixes)
+			if c.dupe {
+				q := p
+				q.Lat += 0.001 // same time, other place; sorts first
+				fixes = append(fixes, q)
+			}
+			want := keys(DetectDevice("dev", "w", fixes, cands, DefaultParams()))
+			late := append(slices.Clone(fixes[1:]), fixes[0]) // P arrives last
+			if got := keys(liveRun(t, "dev", late, cands)); !slices.Equal(got, want) {
+				t.Errorf("live, P last:\n%v\noffline:\n%v", got, want)
+			}
+		})
+	}
+}

@@ -63,7 +63,8 @@ func (s *Store) OrgCitizens(ctx context.Context, orgID int64, q string, limit in
 	}
 	rows, err = s.Pool.Query(ctx, `SELECT u.id, u.full_name, u.email, coalesce(d.name, ''), p.created_at,
 			(SELECT count(*) FROM applications a WHERE a.user_id = u.id AND a.org_id = p.org_id AND a.state <> 'draft'),
-			(SELECT count(*) FROM citizen_clients cc WHERE cc.user_id = u.id)
+			(SELECT count(*) FROM citizen_clients cc JOIN clients c ON c.id = cc.client_id
+				WHERE cc.user_id = u.id AND c.org_id = p.org_id)
 		FROM citizen_profiles p JOIN users u ON u.id = p.user_id
 		LEFT JOIN departments d ON d.id = p.department_id AND d.org_id = p.org_id
 		WHERE p.org_id = $1 AND u.id = ANY($2) ORDER BY u.full_name, u.id`, orgID, ids)

@@ -44,6 +44,15 @@ const visitKept = `(v.end_time IS NOT NULL AND EXISTS (SELECT 1 FROM clients c W
 // that point at it) survive re-evaluation.
 func (s *Store) ReplaceVisits(ctx context.Context, deviceID int64, from, to time.Time, vs []Visit) error {
 	return pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		// A visit left open by a worker who no longer carries the device
+		// ended when they last were seen with it (the tracker went to a
+		// colleague, or died at the client): close it, then it is kept.
+		if _, err := tx.Exec(ctx, `UPDATE visits v SET end_time = last_seen,
+				duration_s = greatest(0, extract(epoch FROM last_seen - start_time))::int
+			WHERE device_id = $1 AND end_time IS NULL AND worker_id IS NOT NULL
+				AND worker_id IS DISTINCT FROM (SELECT w.id FROM workers w WHERE w.device_id = v.device_id)`, deviceID); err != nil {
+			return fmt.Errorf("store: close previous worker's visit: %w", err)
+		}
 		// Closed visits to archived clients, and visits of a worker who no
 		// longer carries the device, are history: detection no longer
 		// knows those homes or runs for that worker, so re-running it must
@@ -127,8 +136,10 @@ func (s *Store) ReplaceVisits(ctx context.Context, deviceID int64, from, to time
 					WHERE id = $1`, olds[best].id, v.Start, endArg, v.LastSeen, v.DurationS, flags, string(ev),
 					nullID(v.WorkerID), nullID(v.OrgID))
 			} else {
+				// A kept visit may hold the same client and start: it stays.
 				_, err = tx.Exec(ctx, `INSERT INTO visits (org_id, device_id, worker_id, client_id, start_time, end_time,
-					last_seen, duration_s, flags, evidence) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+					last_seen, duration_s, flags, evidence) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+					ON CONFLICT (device_id, client_id, start_time) DO NOTHING`,
 					nullID(v.OrgID), deviceID, nullID(v.WorkerID), v.ClientID, v.Start, endArg, v.LastSeen, v.DurationS, flags, string(ev))
 			}
 			if err != nil {
