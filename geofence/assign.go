@@ -224,6 +224,33 @@ func (as *assigner) fit(pp part) (c1 int, l1 float64, c2 int, l2 float64) {
 	return
 }
 
+// rival fits the centroid of the whole stay to every touched home: it
+// returns the best candidate other than c that allowed admits (nil: any),
+// or -1, with the log-likelihoods of c (-Inf when c is not touched) and
+// of that rival.
+func (as *assigner) rival(c int, allowed func(int) bool) (alt int, own, la float64) {
+	alt, own, la = -1, math.Inf(-1), math.Inf(-1)
+	if len(as.eligible) < 2 || len(as.pts) == 0 {
+		return alt, own, la
+	}
+	whole := as.pre[len(as.pts)]
+	mx, my := whole.centroid()
+	ob := as.e.p.VisitOffsetM
+	s2 := ob*ob + as.noiseVar(whole.u)
+	for _, x := range as.eligible {
+		h := as.homes[x]
+		dx, dy := mx-h[0], my-h[1]
+		l := logN2(dx*dx+dy*dy, s2) - as.prior(x)
+		switch {
+		case x == c:
+			own = l
+		case l > la && (allowed == nil || allowed(x)):
+			alt, la = x, l
+		}
+	}
+	return alt, own, la
+}
+
 // client is the candidate whose home best explains points lo..hi-1, or -1
 // when there are none.
 func (as *assigner) client(lo, hi int) int {

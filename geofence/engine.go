@@ -810,26 +810,7 @@ func (e *engine) revisits(segs []segment, silentMS int64, n int, rep float64, qu
 // and by how many nats the segment's own client fits better.
 func (e *engine) alternative(k int, segs []segment, silentMS int64, visited func(c, k int) bool) (int, float64) {
 	s := segs[k]
-	as := e.newAssigner(s.a, s.b, silentMS)
-	if len(as.eligible) < 2 || len(as.pts) == 0 {
-		return -1, 0
-	}
-	whole := as.pre[len(as.pts)]
-	mx, my := whole.centroid()
-	ob := e.p.VisitOffsetM
-	s2 := ob*ob + as.noiseVar(whole.u)
-	own, alt, la := math.Inf(-1), -1, math.Inf(-1)
-	for _, c := range as.eligible {
-		h := as.homes[c]
-		dx, dy := mx-h[0], my-h[1]
-		l := logN2(dx*dx+dy*dy, s2) - as.prior(c)
-		switch {
-		case c == s.c:
-			own = l
-		case l > la && !visited(c, k):
-			alt, la = c, l
-		}
-	}
+	alt, own, la := e.newAssigner(s.a, s.b, silentMS).rival(s.c, func(c int) bool { return !visited(c, k) })
 	if alt < 0 {
 		return -1, 0
 	}
@@ -1234,30 +1215,12 @@ func (e *engine) neighbourOf(c, a, b int) (int, float64) {
 	if e.near == nil || len(e.near) > 1024 {
 		e.near = map[nearKey]nearVal{}
 	}
-	as := e.newAssigner(a, b, 0)
-	alt, margin := -1, 0.0
-	if len(as.eligible) >= 2 && len(as.pts) > 0 {
-		whole := as.pre[len(as.pts)]
-		mx, my := whole.centroid()
-		ob := e.p.VisitOffsetM
-		s2 := ob*ob + as.noiseVar(whole.u)
-		own, la := math.Inf(-1), math.Inf(-1)
-		for _, x := range as.eligible {
-			h := as.homes[x]
-			dx, dy := mx-h[0], my-h[1]
-			l := logN2(dx*dx+dy*dy, s2) - as.prior(x)
-			switch {
-			case x == c:
-				own = l
-			case l > la:
-				alt, la = x, l
-			}
-		}
-		if alt >= 0 && !math.IsInf(own, -1) && own-la < e.p.RevisitPrior {
-			margin = math.Max(0, own-la)
-		} else {
-			alt = -1
-		}
+	alt, own, la := e.newAssigner(a, b, 0).rival(c, nil)
+	margin := 0.0
+	if alt >= 0 && !math.IsInf(own, -1) && own-la < e.p.RevisitPrior {
+		margin = math.Max(0, own-la)
+	} else {
+		alt = -1
 	}
 	e.near[k] = nearVal{alt, margin}
 	return alt, margin

@@ -166,9 +166,7 @@ func (d *Detector) Refresh(deviceID string) []Event {
 			}
 		}
 	}
-	ne := newEngine(d.p, deviceID, worker, cands)
-	ne.hasBase, ne.baseT, ne.baseFwd = e.hasBase, e.baseT, e.baseFwd
-	ne.load(slices.Clone(e.fixes))
+	ne := e.rebuilt(cands)
 	ld.e = ne
 	return ld.diff(ne.visits())
 }
@@ -251,11 +249,8 @@ func (ld *liveDevice) addNearby(gs []*Geofence, limit int) *engine {
 	if len(cands) == len(e.cands) {
 		return e
 	}
-	ne := newEngine(e.p, e.device, e.worker, cands)
-	ne.hasBase, ne.baseT, ne.baseFwd = e.hasBase, e.baseT, e.baseFwd
-	ne.load(slices.Clone(e.fixes))
-	ld.e = ne
-	return ne
+	ld.e = e.rebuilt(cands)
+	return ld.e
 }
 
 // Visits returns the device's visits in the window as they now stand.
@@ -415,10 +410,16 @@ func (ld *liveDevice) dropIdleNearby() {
 	if len(keep) == nc {
 		return
 	}
-	ne := newEngine(e.p, e.device, e.worker, keep)
+	ld.e = e.rebuilt(keep)
+}
+
+// rebuilt is an engine over the same window of fixes (and the same state
+// before it) with other candidates: their support has one column each.
+func (e *engine) rebuilt(cands []Candidate) *engine {
+	ne := newEngine(e.p, e.device, e.worker, cands)
 	ne.hasBase, ne.baseT, ne.baseFwd = e.hasBase, e.baseT, e.baseFwd
 	ne.load(slices.Clone(e.fixes))
-	ld.e = ne
+	return ne
 }
 
 func (ld *liveDevice) inVisit(ms int64) bool {
