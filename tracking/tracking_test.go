@@ -191,17 +191,10 @@ func TestUnassignedVisit(t *testing.T) {
 	t0 := time.Now().UTC().Truncate(time.Second).Add(-3 * time.Hour)
 	ps, arrive, leave := dayAt(w.dev, t0, uLat, uLon)
 
-	tr, err := tracking.NewTracker(ctx, w.st, geofence.DefaultParams(), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr, stop := startTracker(t, w.st)
 	events := tr.Subscribe()
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { tr.Run(rctx); close(done) }()
 	tr.Committed(ps)
-	cancel()
-	<-done
+	stop()
 
 	check := func(label string) {
 		t.Helper()
@@ -235,13 +228,7 @@ func TestUnassignedVisit(t *testing.T) {
 		t.Error("no flag_raised event for the unassigned visit")
 	}
 
-	var b store.PositionBatch
-	for i := range ps {
-		b.Add(&ps[i])
-	}
-	if _, err := w.st.InsertPositions(ctx, &b); err != nil {
-		t.Fatal(err)
-	}
+	storePositions(t, w.st, ps)
 	if _, err := tracking.Recompute(ctx, w.st, geofence.DefaultParams(), t0.Add(-time.Hour), t0.Add(3*time.Hour), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -255,13 +242,7 @@ func TestRecomputeKeepsArchivedClientsVisits(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Now().UTC().Truncate(time.Second).Add(-3 * time.Hour)
 	ps, _, _ := day(w.dev, t0)
-	var b store.PositionBatch
-	for i := range ps {
-		b.Add(&ps[i])
-	}
-	if _, err := w.st.InsertPositions(ctx, &b); err != nil {
-		t.Fatal(err)
-	}
+	storePositions(t, w.st, ps)
 	from, to := t0.Add(-time.Hour), t0.Add(3*time.Hour)
 	if n, err := tracking.Recompute(ctx, w.st, geofence.DefaultParams(), from, to, 0); err != nil || n != 1 {
 		t.Fatalf("recompute: %d visits, %v", n, err)
@@ -296,13 +277,7 @@ func TestPlanBreaksNeighbourTie(t *testing.T) {
 	}
 	t0 := time.Date(2026, 11, 18, 7, 0, 0, 0, time.UTC) // Wednesday 10:00 in Moscow
 	ps, arrive, _ := dayAt(w.dev, t0, homeLat, homeLon+dLon/2)
-	var b store.PositionBatch
-	for i := range ps {
-		b.Add(&ps[i])
-	}
-	if _, err := w.st.InsertPositions(ctx, &b); err != nil {
-		t.Fatal(err)
-	}
+	storePositions(t, w.st, ps)
 	client := func(label string) int64 {
 		t.Helper()
 		if _, err := tracking.Recompute(ctx, w.st, geofence.DefaultParams(), t0.Add(-time.Hour), t0.Add(3*time.Hour), 0); err != nil {
@@ -344,21 +319,14 @@ func TestPlanBreaksNeighbourTie(t *testing.T) {
 
 	// Live: a plan edited in the cabinet counts after the next reload,
 	// without restarting the device's detection.
-	tr, err := tracking.NewTracker(ctx, w.st, geofence.DefaultParams(), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { tr.Run(rctx); close(done) }()
+	tr, stop := startTracker(t, w.st)
 	tr.Committed(ps[:len(ps)/2])
 	if _, err := w.st.Pool.Exec(ctx, `UPDATE planned_visits SET weekday = 3`); err != nil {
 		t.Fatal(err)
 	}
 	tr.Reload(ctx)
 	tr.Committed(ps[len(ps)/2:])
-	cancel()
-	<-done
+	stop()
 	vs, _ = w.st.Visits(ctx, store.VisitFilter{OrgID: w.org})
 	if len(vs) != 1 || vs[0].ClientID != other || !near(vs[0].Start, arrive, 90*time.Second) {
 		t.Errorf("live, plan moved to Wednesday mid-stream: %+v, want one visit to %d from about %v", vs, other, arrive)
@@ -373,13 +341,7 @@ func TestAssignmentChangeKeepsVisitStart(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Now().UTC().Truncate(time.Second).Add(-3 * time.Hour)
 	ps, arrive, leave := day(w.dev, t0)
-	tr, err := tracking.NewTracker(ctx, w.st, geofence.DefaultParams(), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { tr.Run(rctx); close(done) }()
+	tr, stop := startTracker(t, w.st)
 	tr.Committed(ps[:len(ps)/2]) // mid-visit
 	far, err := w.st.AddClient(ctx, store.Client{OrgID: w.org, FullName: "Новая Н. Н.", FenceKind: "circle",
 		CenterLat: homeLat + 0.01, CenterLon: homeLon, RadiusM: 40})
@@ -391,8 +353,7 @@ func TestAssignmentChangeKeepsVisitStart(t *testing.T) {
 	}
 	tr.Reload(ctx)
 	tr.Committed(ps[len(ps)/2:])
-	cancel()
-	<-done
+	stop()
 	vs, _ := w.st.Visits(ctx, store.VisitFilter{OrgID: w.org})
 	if len(vs) != 1 || vs[0].ClientID != w.client || !near(vs[0].Start, arrive, 90*time.Second) || !near(vs[0].End, leave, 90*time.Second) {
 		t.Errorf("visits %+v, want one to client %d from about %v to %v", vs, w.client, arrive, leave)
@@ -414,13 +375,7 @@ func TestArchivedNearbyHomeLeavesLiveDetection(t *testing.T) {
 	t0 := time.Now().UTC().Truncate(time.Second).Add(-5 * time.Hour)
 	morning, _, _ := dayAt(w.dev, t0, uLat, uLon)
 	afternoon, _, _ := dayAt(w.dev, t0.Add(2*time.Hour), uLat, uLon)
-	tr, err := tracking.NewTracker(ctx, w.st, geofence.DefaultParams(), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { tr.Run(rctx); close(done) }()
+	tr, stop := startTracker(t, w.st)
 	tr.Committed(morning)
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) { // the flush runs every second
 		if vs, _ := w.st.Visits(ctx, store.VisitFilter{OrgID: w.org}); len(vs) == 1 {
@@ -435,8 +390,7 @@ func TestArchivedNearbyHomeLeavesLiveDetection(t *testing.T) {
 	}
 	tr.Reload(ctx)
 	tr.Committed(afternoon)
-	cancel()
-	<-done
+	stop()
 	vs, _ := w.st.Visits(ctx, store.VisitFilter{OrgID: w.org})
 	if len(vs) != 1 || vs[0].ClientID != u || !vs[0].Start.Before(t0.Add(time.Hour)) {
 		t.Errorf("visits %+v: want only the morning's unassigned visit to the (now archived) client %d", vs, u)
@@ -460,13 +414,7 @@ func TestArchivedVisitNotDuplicatedOnNeighbour(t *testing.T) {
 	}
 	t0 := time.Now().UTC().Truncate(time.Second).Add(-3 * time.Hour)
 	ps, _, _ := day(w.dev, t0)
-	var b store.PositionBatch
-	for i := range ps {
-		b.Add(&ps[i])
-	}
-	if _, err := w.st.InsertPositions(ctx, &b); err != nil {
-		t.Fatal(err)
-	}
+	storePositions(t, w.st, ps)
 	from, to := t0.Add(-time.Hour), t0.Add(3*time.Hour)
 	if _, err := tracking.Recompute(ctx, w.st, geofence.DefaultParams(), from, to, 0); err != nil {
 		t.Fatal(err)
@@ -493,13 +441,7 @@ func TestRecomputeKeepsPreviousWorkersVisits(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Now().UTC().Truncate(time.Second).Add(-3 * time.Hour)
 	ps, _, _ := day(w.dev, t0)
-	var b store.PositionBatch
-	for i := range ps {
-		b.Add(&ps[i])
-	}
-	if _, err := w.st.InsertPositions(ctx, &b); err != nil {
-		t.Fatal(err)
-	}
+	storePositions(t, w.st, ps)
 	from, to := t0.Add(-time.Hour), t0.Add(3*time.Hour)
 	if _, err := tracking.Recompute(ctx, w.st, geofence.DefaultParams(), from, to, 0); err != nil {
 		t.Fatal(err)
@@ -522,5 +464,31 @@ func TestRecomputeKeepsPreviousWorkersVisits(t *testing.T) {
 	after, _ := w.st.Visits(ctx, store.VisitFilter{OrgID: w.org})
 	if len(before) != 1 || len(after) != 1 || after[0].ID != before[0].ID || after[0].WorkerID != w.worker {
 		t.Errorf("before %+v\nafter the tracker moved and a recompute %+v\nwant the same visit, still worker %d's", before, after, w.worker)
+	}
+}
+
+// startTracker runs a live tracker; stop ends it after it has stored what
+// it was given.
+func startTracker(t *testing.T, st *store.Store) (tr *tracking.Tracker, stop func()) {
+	t.Helper()
+	tr, err := tracking.NewTracker(context.Background(), st, geofence.DefaultParams(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { tr.Run(ctx); close(done) }()
+	return tr, func() { cancel(); <-done }
+}
+
+// storePositions stores positions as the ingest pipeline would.
+func storePositions(t *testing.T, st *store.Store, ps []store.Position) {
+	t.Helper()
+	var b store.PositionBatch
+	for i := range ps {
+		b.Add(&ps[i])
+	}
+	if _, err := st.InsertPositions(context.Background(), &b); err != nil {
+		t.Fatal(err)
 	}
 }
